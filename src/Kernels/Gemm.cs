@@ -1,0 +1,436 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// General matrix multiply on row-major storage:
+/// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, where op(X) is X or its transpose.
+/// In NHWC a 1x1 convolution is exactly this with A = activations [N*H*W, Cin] and
+/// B = weights [Cin, Cout]; Dense is the same with A = [batch, in].
+///
+/// Goto/BLIS structure: B is packed KC x NC into NR-wide column panels (shared by the team),
+/// A is packed MC x KC into MR-high row panels (per thread), and a register-tiled micro-kernel
+/// keeps an MR x NR block of C in 2*MR vector registers while streaming the panels.
+/// </summary>
+public static unsafe class Gemm
+{
+    /// <summary>Rows of C held in registers by the micro-kernel.</summary>
+    public const int MR = 12;
+    const int KC = 256;
+    const int MC = 144;
+    const int NC = 4096;
+
+    /// <summary>Columns of C held in registers: two vectors.</summary>
+    public static int NR<T, W>() where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> => 2 * W.Count;
+
+    /// <summary>
+    /// C = alpha * op(A) * op(B) + beta * C. A is M x K (K x M stored when transA), leading
+    /// dimension lda; B is K x N (N x K stored when transB), leading dimension ldb.
+    /// beta = 0 overwrites C without reading it; beta = 1 accumulates (gradients).
+    /// Uses 512-bit vectors where accelerated, 256-bit otherwise; the whole team of threads.
+    /// </summary>
+    public static void Multiply<T>(bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated)
+            Multiply<T, V512<T>>(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, team);
+        else
+            Multiply<T, V256<T>>(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, team);
+    }
+
+    /// <summary>The same as <see cref="Multiply{T}"/> at an explicit vector width (tests use both).</summary>
+    public static void Multiply<T, W>(bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        CheckArguments(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+        {
+            if (k == 0 || alpha == T.Zero)
+            {
+                ScaleC(m, n, beta, pc, ldc);
+                return;
+            }
+            team ??= ThreadTeam.Shared;
+            var job = GemmJob<T, W>.ForThisThread();
+            job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            // Below ~1 MFLOP waking the other core costs more than it saves.
+            if ((long)m * n * k < 500_000 || team.Size == 1) job.Execute(0, 1, ThreadTeam.Solo);
+            else team.Run(job);
+        }
+    }
+
+    internal static void CheckArguments(bool transA, bool transB, int m, int n, int k,
+        int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"negative GEMM size m={m} n={n} k={k}");
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (lda < Math.Max(1, aCols) || ldb < Math.Max(1, bCols) || ldc < Math.Max(1, n))
+            throw new ArgumentException($"leading dimension too small: lda={lda} ldb={ldb} ldc={ldc} for m={m} n={n} k={k}");
+        if (aRows > 0 && aCols > 0 && (long)(aRows - 1) * lda + aCols > aLength) throw new ArgumentException("A is too short for its shape");
+        if (bRows > 0 && bCols > 0 && (long)(bRows - 1) * ldb + bCols > bLength) throw new ArgumentException("B is too short for its shape");
+        if (m > 0 && n > 0 && (long)(m - 1) * ldc + n > cLength) throw new ArgumentException("C is too short for its shape");
+    }
+
+    static void ScaleC<T>(int m, int n, T beta, T* c, int ldc) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (beta == T.One) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<T>(c + (long)i * ldc, n);
+            if (beta == T.Zero) row.Clear();
+            else for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    /// <summary>
+    /// Plain triple loop, the definition the fast path is held to. Accumulates in T.
+    /// </summary>
+    public static void MultiplyReference<T>(bool transA, bool transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckArguments(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                T sum = T.Zero;
+                for (int p = 0; p < k; p++)
+                {
+                    T av = transA ? a[p * lda + i] : a[i * lda + p];
+                    T bv = transB ? b[j * ldb + p] : b[p * ldb + j];
+                    sum += av * bv;
+                }
+                T old = beta == T.Zero ? T.Zero : beta * c[i * ldc + j];
+                c[i * ldc + j] = alpha * sum + old;
+            }
+    }
+
+    /// <summary>One GEMM call's arguments plus the packing buffers, reused call after call.</summary>
+    sealed class GemmJob<T, W> : TeamJob
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        [ThreadStatic] static GemmJob<T, W>? _forThread;
+        public static GemmJob<T, W> ForThisThread() => _forThread ??= new GemmJob<T, W>();
+
+        bool _transA, _transB, _directA;
+        int _m, _n, _k, _lda, _ldb, _ldc;
+        T _alpha, _beta;
+        T* _a, _b, _c;
+
+        // Packed B is shared by the team; each member packs its own A block.
+        readonly T[] _packedB;
+        readonly T[][] _packedA = new T[64][];
+
+        GemmJob()
+        {
+            int nr = 2 * W.Count;
+            _packedB = GC.AllocateUninitializedArray<T>(KC * RoundUp(NC, nr), pinned: true);
+        }
+
+        public void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda,
+            T* b, int ldb, T beta, T* c, int ldc)
+        {
+            _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
+            _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
+            // Row-major A is read where it lies: packing it costs as much as the math when N is small.
+            _directA = !transA && alpha == T.One;
+        }
+
+        T* PackedA(int thread)
+        {
+            var buffer = _packedA[thread] ??= GC.AllocateUninitializedArray<T>(RoundUp(MC, MR) * KC, pinned: true);
+            return (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+        }
+
+        public override void Execute(int thread, int threads, ThreadTeam team)
+        {
+            int nr = 2 * W.Count;
+            T* packedB = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB));
+            T* packedA = PackedA(thread);
+
+            // Split rows of C between threads when there are enough MR panels; otherwise split
+            // the NR column panels (the small late stages: M = batch*2*2, N up to 2048).
+            int rowPanels = (_m + MR - 1) / MR;
+            bool splitRows = rowPanels >= 4 * threads;
+
+            for (int jc = 0; jc < _n; jc += NC)
+            {
+                int nc = Math.Min(NC, _n - jc);
+                int colPanels = (nc + nr - 1) / nr;
+                for (int pc = 0; pc < _k; pc += KC)
+                {
+                    int kc = Math.Min(KC, _k - pc);
+                    bool accumulate = pc > 0 || _beta != T.Zero;
+                    if (pc == 0 && _beta != T.Zero && _beta != T.One)
+                        ScaleRows(thread, threads, jc, nc);
+
+                    (int p0, int p1) = Share(colPanels, thread, threads);
+                    PackB(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
+                    team.Barrier();
+
+                    int rowStart, rowEnd, panelStart, panelEnd;
+                    if (splitRows)
+                    {
+                        (int r0, int r1) = Share(rowPanels, thread, threads);
+                        rowStart = r0 * MR; rowEnd = Math.Min(_m, r1 * MR);
+                        panelStart = 0; panelEnd = colPanels;
+                    }
+                    else
+                    {
+                        rowStart = 0; rowEnd = _m;
+                        (panelStart, panelEnd) = Share(colPanels, thread, threads);
+                    }
+
+                    for (int ic = rowStart; ic < rowEnd; ic += MC)
+                    {
+                        int mc = Math.Min(MC, rowEnd - ic);
+                        if (panelStart >= panelEnd) break;
+                        // Full row panels of row-major A are read in place; only a partial last
+                        // panel (and any transposed or scaled A) goes through packing.
+                        int directRows = _directA ? mc / MR * MR : 0;
+                        if (directRows < mc)
+                            PackA(_a, _lda, _transA, ic + directRows, pc, mc - directRows, kc, _alpha, packedA);
+                        for (int jp = panelStart; jp < panelEnd; jp++)
+                        {
+                            int jr = jp * nr;
+                            int nrEff = Math.Min(nr, nc - jr);
+                            T* bPanel = packedB + (long)jp * nr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int mrEff = Math.Min(MR, mc - ir);
+                                T* cTile = _c + (long)(ic + ir) * _ldc + jc + jr;
+                                if (ir < directRows)
+                                    Tile(new StridedRows<T>(_a + (long)(ic + ir) * _lda + pc, _lda), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
+                                else
+                                    Tile(new PackedRows<T>(packedA + (long)(ir - directRows) * kc), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
+                            }
+                        }
+                    }
+                    // Next k-block overwrites packed B: everyone must be done reading it.
+                    team.Barrier();
+                }
+            }
+        }
+
+        void ScaleRows(int thread, int threads, int jc, int nc)
+        {
+            (int r0, int r1) = Share(_m, thread, threads);
+            for (int i = r0; i < r1; i++)
+            {
+                T* row = _c + (long)i * _ldc + jc;
+                for (int j = 0; j < nc; j++) row[j] *= _beta;
+            }
+        }
+
+        static void Tile<TA>(TA a, int kc, T* b, T* c, int ldc, int mr, int nr, bool accumulate) where TA : struct, IARows<T>
+        {
+            int fullNr = 2 * W.Count;
+            if (mr == MR && nr == fullNr)
+            {
+                MicroKernel<T, W, TA>(kc, a, b, c, ldc, accumulate);
+                return;
+            }
+            T* tile = stackalloc T[MR * 2 * 64];
+            MicroKernel<T, W, TA>(kc, a, b, tile, fullNr, false);
+            for (int i = 0; i < mr; i++)
+                for (int j = 0; j < nr; j++)
+                {
+                    T v = tile[i * fullNr + j];
+                    c[(long)i * ldc + j] = accumulate ? c[(long)i * ldc + j] + v : v;
+                }
+        }
+    }
+
+    static (int Start, int End) Share(int count, int index, int parts)
+    {
+        long start = (long)count * index / parts, end = (long)count * (index + 1) / parts;
+        return ((int)start, (int)end);
+    }
+
+    static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>
+    /// Packs op(B)[pc:pc+kc, jc:jc+nc] panels p0..p1 into [panel][k][nr], zero-padding the last
+    /// panel so the micro-kernel never needs a column tail.
+    /// </summary>
+    static void PackB<T>(T* b, int ldb, bool transB, int pc, int jc, int kc, int nc, int p0, int p1, int nr, T* packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int p = p0; p < p1; p++)
+        {
+            int j0 = jc + p * nr;
+            int width = Math.Min(nr, nc - p * nr);
+            T* dst = packed + (long)p * nr * kc;
+            if (!transB)
+            {
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    T* src = b + (long)(pc + kk) * ldb + j0;
+                    T* d = dst + kk * nr;
+                    if (width == nr) new ReadOnlySpan<T>(src, nr).CopyTo(new Span<T>(d, nr));
+                    else
+                    {
+                        for (int j = 0; j < width; j++) d[j] = src[j];
+                        for (int j = width; j < nr; j++) d[j] = T.Zero;
+                    }
+                }
+            }
+            else
+            {
+                // op(B)[k, j] = B[j, k]: walk each stored row once, scatter by stride nr.
+                for (int j = 0; j < width; j++)
+                {
+                    T* src = b + (long)(j0 + j) * ldb + pc;
+                    for (int kk = 0; kk < kc; kk++) dst[kk * nr + j] = src[kk];
+                }
+                for (int j = width; j < nr; j++)
+                    for (int kk = 0; kk < kc; kk++) dst[kk * nr + j] = T.Zero;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs alpha * op(A)[ic:ic+mc, pc:pc+kc] into [panel][k][MR], zero-padding the last panel.
+    /// </summary>
+    static void PackA<T>(T* a, int lda, bool transA, int ic, int pc, int mc, int kc, T alpha, T* packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool scale = alpha != T.One;
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int height = Math.Min(MR, mc - ir);
+            T* dst = packed + (long)ir * kc;
+            if (transA)
+            {
+                // op(A)[i, k] = A[k, i]: MR consecutive values per k.
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    T* src = a + (long)(pc + kk) * lda + ic + ir;
+                    T* d = dst + kk * MR;
+                    int i = 0;
+                    for (; i < height; i++) d[i] = scale ? alpha * src[i] : src[i];
+                    for (; i < MR; i++) d[i] = T.Zero;
+                }
+            }
+            else
+            {
+                for (int i = 0; i < height; i++)
+                {
+                    T* src = a + (long)(ic + ir + i) * lda + pc;
+                    for (int kk = 0; kk < kc; kk++) dst[kk * MR + i] = scale ? alpha * src[kk] : src[kk];
+                }
+                for (int i = height; i < MR; i++)
+                    for (int kk = 0; kk < kc; kk++) dst[kk * MR + i] = T.Zero;
+            }
+        }
+    }
+
+    /// <summary>How the micro-kernel reads the MR values of A for one k.</summary>
+    interface IARows<T> where T : unmanaged
+    {
+        /// <summary>op(A)[row, current k]; row is a constant after inlining.</summary>
+        T Get(int row);
+        /// <summary>Moves to the next k.</summary>
+        void Next();
+    }
+
+    /// <summary>A packed as [k][MR]: the 12 values of one k are adjacent.</summary>
+    struct PackedRows<T> : IARows<T> where T : unmanaged
+    {
+        T* _p;
+        public PackedRows(T* p) => _p = p;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public readonly T Get(int row) => _p[row];
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public void Next() => _p += MR;
+    }
+
+    /// <summary>
+    /// Row-major A read where it lies (no packing): row r is at r*lda. Four base pointers and
+    /// two scaled strides address all twelve rows, so the loop needs only six registers.
+    /// </summary>
+    struct StridedRows<T> : IARows<T> where T : unmanaged
+    {
+        T* _p0, _p3, _p6, _p9;
+        readonly nint _s1, _s2;
+        public StridedRows(T* p, nint lda)
+        {
+            _p0 = p; _p3 = p + 3 * lda; _p6 = p + 6 * lda; _p9 = p + 9 * lda;
+            _s1 = lda; _s2 = 2 * lda;
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T Get(int row)
+        {
+            T* b = (row / 3) switch { 0 => _p0, 1 => _p3, 2 => _p6, _ => _p9 };
+            return (row % 3) switch { 0 => b[0], 1 => b[_s1], _ => b[_s2] };
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Next() { _p0++; _p3++; _p6++; _p9++; }
+    }
+
+    /// <summary>
+    /// C[MR, 2 vectors] (+)= A[MR, kc] * packedB[kc, 2 vectors]. 24 accumulators, two B
+    /// vectors and one broadcast: 27 of the 32 AVX-512 registers, so nothing spills.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void MicroKernel<T, W, TA>(int kc, TA a, T* b, T* c, int ldc, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TA : struct, IARows<T>
+    {
+        int vw = W.Count;
+        W c00 = W.Zero, c01 = W.Zero, c10 = W.Zero, c11 = W.Zero, c20 = W.Zero, c21 = W.Zero;
+        W c30 = W.Zero, c31 = W.Zero, c40 = W.Zero, c41 = W.Zero, c50 = W.Zero, c51 = W.Zero;
+        W c60 = W.Zero, c61 = W.Zero, c70 = W.Zero, c71 = W.Zero, c80 = W.Zero, c81 = W.Zero;
+        W c90 = W.Zero, c91 = W.Zero, cA0 = W.Zero, cA1 = W.Zero, cB0 = W.Zero, cB1 = W.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            W b0 = W.Load(ref *b), b1 = W.Load(ref b[vw]);
+            W x;
+            x = W.Broadcast(a.Get(0)); c00 = W.MultiplyAdd(x, b0, c00); c01 = W.MultiplyAdd(x, b1, c01);
+            x = W.Broadcast(a.Get(1)); c10 = W.MultiplyAdd(x, b0, c10); c11 = W.MultiplyAdd(x, b1, c11);
+            x = W.Broadcast(a.Get(2)); c20 = W.MultiplyAdd(x, b0, c20); c21 = W.MultiplyAdd(x, b1, c21);
+            x = W.Broadcast(a.Get(3)); c30 = W.MultiplyAdd(x, b0, c30); c31 = W.MultiplyAdd(x, b1, c31);
+            x = W.Broadcast(a.Get(4)); c40 = W.MultiplyAdd(x, b0, c40); c41 = W.MultiplyAdd(x, b1, c41);
+            x = W.Broadcast(a.Get(5)); c50 = W.MultiplyAdd(x, b0, c50); c51 = W.MultiplyAdd(x, b1, c51);
+            x = W.Broadcast(a.Get(6)); c60 = W.MultiplyAdd(x, b0, c60); c61 = W.MultiplyAdd(x, b1, c61);
+            x = W.Broadcast(a.Get(7)); c70 = W.MultiplyAdd(x, b0, c70); c71 = W.MultiplyAdd(x, b1, c71);
+            x = W.Broadcast(a.Get(8)); c80 = W.MultiplyAdd(x, b0, c80); c81 = W.MultiplyAdd(x, b1, c81);
+            x = W.Broadcast(a.Get(9)); c90 = W.MultiplyAdd(x, b0, c90); c91 = W.MultiplyAdd(x, b1, c91);
+            x = W.Broadcast(a.Get(10)); cA0 = W.MultiplyAdd(x, b0, cA0); cA1 = W.MultiplyAdd(x, b1, cA1);
+            x = W.Broadcast(a.Get(11)); cB0 = W.MultiplyAdd(x, b0, cB0); cB1 = W.MultiplyAdd(x, b1, cB1);
+            a.Next();
+            b += 2 * vw;
+        }
+        StoreRow(c, vw, c00, c01, accumulate); c += ldc;
+        StoreRow(c, vw, c10, c11, accumulate); c += ldc;
+        StoreRow(c, vw, c20, c21, accumulate); c += ldc;
+        StoreRow(c, vw, c30, c31, accumulate); c += ldc;
+        StoreRow(c, vw, c40, c41, accumulate); c += ldc;
+        StoreRow(c, vw, c50, c51, accumulate); c += ldc;
+        StoreRow(c, vw, c60, c61, accumulate); c += ldc;
+        StoreRow(c, vw, c70, c71, accumulate); c += ldc;
+        StoreRow(c, vw, c80, c81, accumulate); c += ldc;
+        StoreRow(c, vw, c90, c91, accumulate); c += ldc;
+        StoreRow(c, vw, cA0, cA1, accumulate); c += ldc;
+        StoreRow(c, vw, cB0, cB1, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRow<T, W>(T* c, int vw, W lo, W hi, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        if (accumulate)
+        {
+            lo += W.Load(ref *c);
+            hi += W.Load(ref c[vw]);
+        }
+        W.Store(lo, ref *c);
+        W.Store(hi, ref c[vw]);
+    }
+}

@@ -1,0 +1,117 @@
+using System.Runtime.ExceptionServices;
+
+namespace Engine.Kernels;
+
+/// <summary>Work run by every member of a <see cref="ThreadTeam"/> at once.</summary>
+public abstract class TeamJob
+{
+    /// <summary>Runs on each of <paramref name="threadCount"/> threads, all at the same time.</summary>
+    public abstract void Execute(int threadIndex, int threadCount, ThreadTeam team);
+}
+
+/// <summary>
+/// A fixed team of threads that run one job together, OpenMP style: every member is live at
+/// once, so members may meet at <see cref="Barrier"/> (Parallel.For makes no such promise).
+/// Workers spin briefly after a job, then sleep, so back-to-back kernels start in microseconds
+/// without burning a core while the process is idle. A job started while the team is busy
+/// (a kernel called from two threads) runs on the caller alone.
+/// </summary>
+public sealed class ThreadTeam
+{
+    static ThreadTeam? _shared;
+
+    /// <summary>The process-wide team: one member per core unless ENGINE_THREADS says otherwise.</summary>
+    public static ThreadTeam Shared => _shared ??= CreateShared();
+
+    static ThreadTeam CreateShared()
+    {
+        int n = Environment.ProcessorCount;
+        if (int.TryParse(Environment.GetEnvironmentVariable("ENGINE_THREADS"), out int e) && e > 0) n = e;
+        var team = new ThreadTeam(n);
+        return Interlocked.CompareExchange(ref _shared, team, null) ?? team;
+    }
+
+    readonly int _size;
+    readonly object _gate = new();
+    readonly SemaphoreSlim[] _wake;
+    TeamJob? _job;
+    volatile int _generation;
+    int _pending;
+    Exception? _failure;
+    int _barrierCount;
+    volatile int _barrierPhase;
+
+    public ThreadTeam(int size)
+    {
+        _size = Math.Max(1, size);
+        _wake = new SemaphoreSlim[_size];
+        for (int i = 1; i < _size; i++)
+        {
+            _wake[i] = new SemaphoreSlim(0);
+            int index = i;
+            new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"engine-worker-{i}" }.Start();
+        }
+    }
+
+    /// <summary>Number of threads a job runs on (the caller included).</summary>
+    public int Size => _size;
+
+    /// <summary>Runs <paramref name="job"/> on every member; returns when all have finished.</summary>
+    public void Run(TeamJob job)
+    {
+        if (_size == 1 || !Monitor.TryEnter(_gate))
+        {
+            job.Execute(0, 1, Solo);
+            return;
+        }
+        try
+        {
+            _job = job;
+            _failure = null;
+            Volatile.Write(ref _pending, _size - 1);
+            _generation++;
+            for (int i = 1; i < _size; i++) _wake[i].Release();
+            try { job.Execute(0, _size, this); }
+            catch (Exception e) { _failure ??= e; }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            _job = null;
+            if (_failure != null) ExceptionDispatchInfo.Capture(_failure).Throw();
+        }
+        finally { Monitor.Exit(_gate); }
+    }
+
+    /// <summary>Waits until every member of the running job has reached this call.</summary>
+    public void Barrier()
+    {
+        if (_size == 1) return;
+        int phase = _barrierPhase;
+        if (Interlocked.Increment(ref _barrierCount) == _size)
+        {
+            _barrierCount = 0;
+            _barrierPhase = phase + 1;
+            return;
+        }
+        var spin = new SpinWait();
+        while (_barrierPhase == phase) spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    /// <summary>A team of one: jobs run inline on the caller, barriers return at once.</summary>
+    public static readonly ThreadTeam Solo = new(1);
+
+    void WorkerLoop(int index)
+    {
+        int seen = 0;
+        while (true)
+        {
+            // Spin a little first: kernels come in quick succession during a training step.
+            var spin = new SpinWait();
+            while (_generation == seen && spin.Count < 200) spin.SpinOnce(sleep1Threshold: -1);
+            _wake[index].Wait();
+            seen = _generation;
+            try { _job!.Execute(index, _size, this); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+}
