@@ -1,0 +1,82 @@
+using System.Numerics;
+using Engine.Kernels;
+
+namespace Engine.Tensors;
+
+/// <summary>The backend on host memory: every method is one call into src/Kernels.</summary>
+public sealed class CpuBackend : IBackend
+{
+    public static readonly CpuBackend Instance = new();
+
+    public void Fill<T>(Tensor<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T> => y.Span.Fill(value);
+    public void Copy<T>(Tensor<T> source, Tensor<T> destination) where T : unmanaged, IFloatingPointIeee754<T> => source.Span.CopyTo(destination.Span);
+    public void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.Axpy(alpha, x.Span, y.Span);
+
+    public void Unary<T>(UnaryFunction f, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (f)
+        {
+            case UnaryFunction.Relu: Elementwise.Map<T, ReluOp<T>>(x.Span, y.Span); break;
+            case UnaryFunction.Sigmoid: Elementwise.Map<T, SigmoidOp<T>>(x.Span, y.Span); break;
+            default: throw new NotSupportedException(f.ToString());
+        }
+    }
+
+    public void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (f)
+        {
+            case UnaryFunction.Relu: Elementwise.BinaryAccumulate<T, ReluBackwardOp<T>>(dy.Span, y.Span, dx.Span); break;
+            case UnaryFunction.Sigmoid: Elementwise.BinaryAccumulate<T, SigmoidBackwardOp<T>>(dy.Span, y.Span, dx.Span); break;
+            default: throw new NotSupportedException(f.ToString());
+        }
+    }
+
+    public void Binary<T>(BinaryFunction f, Tensor<T> a, Tensor<T> b, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (f)
+        {
+            case BinaryFunction.Add: Elementwise.Binary<T, AddOp<T>>(a.Span, b.Span, y.Span); break;
+            case BinaryFunction.Subtract: Elementwise.Binary<T, SubtractOp<T>>(a.Span, b.Span, y.Span); break;
+            case BinaryFunction.ReverseSubtract: Elementwise.Binary<T, ReverseSubtractOp<T>>(a.Span, b.Span, y.Span); break;
+            case BinaryFunction.Multiply: Elementwise.Binary<T, MultiplyOp<T>>(a.Span, b.Span, y.Span); break;
+            default: throw new NotSupportedException(f.ToString());
+        }
+    }
+
+    public void MultiplyAccumulate<T>(Tensor<T> a, Tensor<T> b, Tensor<T> acc) where T : unmanaged, IFloatingPointIeee754<T>
+        => Elementwise.BinaryAccumulate<T, MultiplyOp<T>>(a.Span, b.Span, acc.Span);
+
+    public void MatMul<T>(bool transA, bool transB, int m, int n, int k, T alpha, Tensor<T> a, Tensor<T> b, T beta, Tensor<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Gemm.Multiply(transA, transB, m, n, k, alpha, a.Span, transA ? m : k, b.Span, transB ? k : n, beta, c.Span, n);
+
+    public void SumAll<T>(Tensor<T> x, T alpha, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => y.Span[0] = alpha * Reductions.Sum<T>(x.Span);
+
+    public void SumAxisAccumulate<T>(Tensor<T> x, int outer, int axis, int inner, T alpha, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => Reductions.SumAxisAccumulate<T>(x.Span, outer, axis, inner, alpha, y.Span);
+
+    public void BroadcastAxisAccumulate<T>(Tensor<T> dy, int outer, int axis, int inner, T alpha, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+        => Reductions.BroadcastAxisAccumulate<T>(dy.Span, outer, axis, inner, alpha, dx.Span);
+
+    public void Softmax<T>(Tensor<T> x, int classes, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => Kernels.Softmax.Forward<T>(x.Span, classes, y.Span);
+
+    public void SoftmaxBackward<T>(Tensor<T> y, Tensor<T> dy, int classes, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+        => Kernels.Softmax.BackwardAccumulate<T>(y.Span, dy.Span, classes, dx.Span);
+
+    public void SoftmaxCrossEntropy<T>(Tensor<T> logits, Tensor<T> targets, int classes, T scale, Tensor<T> probabilities, Tensor<T> loss)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => loss.Span[0] = scale * Kernels.Softmax.CrossEntropyForward<T>(logits.Span, targets.Span, classes, probabilities.Span);
+
+    public void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
+
+    public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
+        => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);
+
+    public void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>
+        => OptimizerKernels.Sgd<T>(w.Span, g.Span, velocity.Span, learningRate, momentum, nesterov);
+}

@@ -1,0 +1,47 @@
+using System.Numerics;
+
+namespace Engine.Tensors;
+
+/// <summary>Element-wise functions a backend provides.</summary>
+public enum UnaryFunction { Relu, Sigmoid }
+
+/// <summary>Two-operand functions; the second operand may repeat along the first (bias broadcast).</summary>
+public enum BinaryFunction { Add, Subtract, ReverseSubtract, Multiply }
+
+/// <summary>
+/// The primitive computations ops are built from, on tensors of one device. Every method
+/// takes whole tensors so a GPU backend can work on device pointers; "Accumulate" methods add
+/// into their output (gradients accumulate), the others overwrite it.
+/// </summary>
+public interface IBackend
+{
+    void Fill<T>(Tensor<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T>;
+    void Copy<T>(Tensor<T> source, Tensor<T> destination) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y += alpha * x.</summary>
+    void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y = f(x).</summary>
+    void Unary<T>(UnaryFunction f, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx += dy * f'(x), expressed through the forward output y.</summary>
+    void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y = f(a, b), b repeating along a (b.Length divides a.Length).</summary>
+    void Binary<T>(BinaryFunction f, Tensor<T> a, Tensor<T> b, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>acc += a * b, b repeating along a.</summary>
+    void MultiplyAccumulate<T>(Tensor<T> a, Tensor<T> b, Tensor<T> acc) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta * C on contiguous row-major tensors.</summary>
+    void MatMul<T>(bool transA, bool transB, int m, int n, int k, T alpha, Tensor<T> a, Tensor<T> b, T beta, Tensor<T> c) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y (one element) = alpha * sum(x).</summary>
+    void SumAll<T>(Tensor<T> x, T alpha, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y[o,i] += alpha * sum_a x[o,a,i].</summary>
+    void SumAxisAccumulate<T>(Tensor<T> x, int outer, int axis, int inner, T alpha, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx[o,a,i] += alpha * dy[o,i].</summary>
+    void BroadcastAxisAccumulate<T>(Tensor<T> dy, int outer, int axis, int inner, T alpha, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>Row-wise softmax over the last `classes` elements.</summary>
+    void Softmax<T>(Tensor<T> x, int classes, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    void SoftmaxBackward<T>(Tensor<T> y, Tensor<T> dy, int classes, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>loss (one element) = scale * sum of row cross-entropies of softmax(logits); probabilities written.</summary>
+    void SoftmaxCrossEntropy<T>(Tensor<T> logits, Tensor<T> targets, int classes, T scale, Tensor<T> probabilities, Tensor<T> loss) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dLogits += upstream[0] * scale * (p * sum(t) - t).</summary>
+    void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits) where T : unmanaged, IFloatingPointIeee754<T>;
+    void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>;
+    void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>;
+}

@@ -1,0 +1,54 @@
+using System.Numerics;
+
+namespace Engine.Tensors;
+
+/// <summary>
+/// Reuses tensor buffers by exact length. A training step asks for the same sizes every
+/// time, so once warm it draws every activation and gradient from here and touches no fresh
+/// page (a first touch costs ~10 us per 4 KiB on the machines this was tuned on). Arrays are
+/// pinned (the pinned object heap) so kernels and, later, device copies can address them
+/// without fixing them.
+/// </summary>
+public sealed class TensorPool<T> where T : unmanaged, INumber<T>
+{
+    public static TensorPool<T> Shared { get; } = new();
+
+    readonly Dictionary<int, Stack<T[]>> _free = new();
+    readonly object _gate = new();
+
+    /// <summary>Arrays created because none of the length was free.</summary>
+    public long Allocations { get; private set; }
+    /// <summary>Total calls to <see cref="Rent"/>.</summary>
+    public long Rents { get; private set; }
+    /// <summary>Arrays currently rented and not yet returned.</summary>
+    public long Outstanding { get; private set; }
+
+    /// <summary>An array of exactly <paramref name="length"/> elements, contents unspecified.</summary>
+    public T[] Rent(int length)
+    {
+        lock (_gate)
+        {
+            Rents++;
+            Outstanding++;
+            if (_free.TryGetValue(length, out var stack) && stack.Count > 0) return stack.Pop();
+            Allocations++;
+        }
+        return GC.AllocateUninitializedArray<T>(length, pinned: true);
+    }
+
+    public void Return(T[] array)
+    {
+        lock (_gate)
+        {
+            Outstanding--;
+            if (!_free.TryGetValue(array.Length, out var stack)) _free[array.Length] = stack = new Stack<T[]>();
+            stack.Push(array);
+        }
+    }
+
+    /// <summary>Drops every free buffer (lets the GC reclaim them).</summary>
+    public void Trim()
+    {
+        lock (_gate) _free.Clear();
+    }
+}
