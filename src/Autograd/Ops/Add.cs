@@ -1,0 +1,43 @@
+using System.Numerics;
+using Engine.Tensors;
+
+namespace Engine.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>y = a + b, with b (or a) broadcast along the other's leading dimensions.</summary>
+    public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var bc = Broadcast.Resolve(a.Shape, b.Shape, "add");
+        var (large, small) = bc.LeftIsLarge ? (a, b) : (b, a);
+        var y = Tape.Output(Tensor<T>.Empty(large.Shape, large.Value.Device));
+        large.Value.Backend.Binary(BinaryFunction.Add, large.Value, small.Value, y.Value);
+        Tape.Record(new AddNode<T>(bc), y, a, b);
+        return y;
+    }
+
+    sealed class AddNode<T>(Broadcast bc) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public override void Backward()
+        {
+            // dA += dY; dB += dY summed over the repeats of the broadcast operand.
+            var (large, small) = bc.LeftIsLarge ? (Inputs[0], Inputs[1]) : (Inputs[1], Inputs[0]);
+            AccumulateRepeated(OutputGrad, large, T.One);
+            AccumulateReduced(OutputGrad, small, bc, T.One);
+        }
+    }
+
+    /// <summary>v.Grad += alpha * g, for an operand of the output's full shape.</summary>
+    static void AccumulateRepeated<T>(Tensor<T> g, Variable<T> v, T alpha) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (v.RequiresGrad) g.Backend.Axpy(alpha, g, v.EnsureGrad());
+    }
+
+    /// <summary>v.Grad += alpha * (g summed over the repeats), for the broadcast operand.</summary>
+    static void AccumulateReduced<T>(Tensor<T> g, Variable<T> v, Broadcast bc, T alpha) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!v.RequiresGrad) return;
+        if (bc.SameShape) g.Backend.Axpy(alpha, g, v.EnsureGrad());
+        else g.Backend.SumAxisAccumulate(g, 1, bc.Repeats, bc.SmallLength, alpha, v.EnsureGrad());
+    }
+}

@@ -1,0 +1,122 @@
+using System.Numerics;
+using Engine.Tensors;
+
+namespace Engine.Autograd;
+
+/// <summary>
+/// Reverse-mode tape. While a tape is current (<c>using var tape = new Tape();</c>), every op
+/// records a node; <see cref="Backward{T}(Variable{T})"/> replays them in reverse and leaves
+/// dLoss/dX in each leaf's Grad. The tape also owns the op outputs made under it: disposing
+/// it returns their buffers to the pool, so a training step built as
+/// <c>using (new Tape()) { forward; backward; }</c> reuses the same memory every step.
+/// <see cref="Inference"/> makes a tape that records nothing but still owns outputs; with no
+/// tape at all, outputs belong to the caller.
+/// </summary>
+public sealed class Tape : IDisposable
+{
+    [ThreadStatic] static Tape? _current;
+
+    readonly Tape? _previous;
+    readonly List<Node> _nodes = new();
+    readonly List<IDisposable> _owned = new();
+    readonly HashSet<object> _kept = new(ReferenceEqualityComparer.Instance);
+    bool _disposed, _backwardDone;
+
+    /// <summary>Starts a recording tape and makes it current on this thread.</summary>
+    public Tape() : this(record: true) { }
+
+    Tape(bool record)
+    {
+        IsRecording = record;
+        _previous = _current;
+        _current = this;
+    }
+
+    /// <summary>A tape that records no gradients (evaluation, prediction) but owns outputs.</summary>
+    public static Tape Inference() => new(record: false);
+
+    /// <summary>The innermost tape of this thread, or null.</summary>
+    public static Tape? Current => _current;
+
+    public bool IsRecording { get; }
+
+    /// <summary>Number of recorded nodes.</summary>
+    public int NodeCount => _nodes.Count;
+
+    /// <summary>True when an op on these inputs must record a node.</summary>
+    public static bool ShouldRecord<T>(params ReadOnlySpan<Variable<T>> inputs) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (_current is not { IsRecording: true }) return false;
+        foreach (var v in inputs) if (v.RequiresGrad) return true;
+        return false;
+    }
+
+    /// <summary>Wraps an op's result; the current tape (if any) takes ownership of its buffer.</summary>
+    public static Variable<T> Output<T>(Tensor<T> value) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var v = new Variable<T>(value);
+        if (_current != null)
+        {
+            v.IsIntermediate = true;
+            _current._owned.Add(v);
+        }
+        return v;
+    }
+
+    /// <summary>
+    /// Records <paramref name="node"/> as the op that made <paramref name="output"/> from
+    /// <paramref name="inputs"/>, when the current tape records and an input needs a gradient.
+    /// </summary>
+    public static void Record<T>(Node<T> node, Variable<T> output, params Variable<T>[] inputs) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!ShouldRecord<T>(inputs)) return;
+        node.Output = output;
+        node.Inputs = inputs;
+        output.RequiresGrad = true;
+        _current!._nodes.Add(node);
+    }
+
+    /// <summary>Keeps an output's buffers alive when the tape is disposed (the caller then owns it).</summary>
+    public void Keep<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T> => _kept.Add(v);
+
+    /// <summary>Back-propagates from a scalar loss (dLoss/dLoss = 1).</summary>
+    public void Backward<T>(Variable<T> loss) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (loss.Value.Length != 1) throw new ArgumentException($"Backward(loss) needs a scalar; got shape {loss.Shape}. Pass a seed gradient for other outputs.");
+        using var seed = Tensor<T>.Ones(loss.Shape, loss.Value.Device);
+        Backward(loss, seed);
+    }
+
+    /// <summary>
+    /// Back-propagates from any output, given dLoss/dOutput (<paramref name="seed"/>, same
+    /// shape). Gradients of intermediates are released as soon as they are spent.
+    /// </summary>
+    public void Backward<T>(Variable<T> output, Tensor<T> seed) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!IsRecording) throw new InvalidOperationException("this tape is in inference mode and recorded nothing");
+        if (_backwardDone) throw new InvalidOperationException("Backward already ran on this tape; record the forward pass again");
+        if (seed.Shape != output.Shape) throw new ArgumentException($"seed shape {seed.Shape} differs from output shape {output.Shape}");
+        if (!output.RequiresGrad) throw new InvalidOperationException("the output does not depend on anything that requires a gradient");
+        _backwardDone = true;
+        output.EnsureGrad().Backend.Axpy(T.One, seed, output.Grad!);
+        for (int i = _nodes.Count - 1; i >= 0; i--)
+        {
+            var node = _nodes[i];
+            if (!node.OutputHasGrad) continue;
+            node.Backward();
+            node.ReleaseOutputGrad();
+        }
+    }
+
+    /// <summary>Returns the buffers of every output made under this tape (except kept ones) to the pool.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var o in _owned) if (!_kept.Contains(o)) o.Dispose();
+        _owned.Clear();
+        _nodes.Clear();
+        if (_current == this) _current = _previous;
+    }
+}

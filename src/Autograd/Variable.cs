@@ -1,0 +1,57 @@
+using System.Numerics;
+using Engine.Tensors;
+
+namespace Engine.Autograd;
+
+/// <summary>
+/// A tensor as the tape sees it: a value, and a gradient filled in by <see cref="Tape.Backward{T}(Variable{T})"/>.
+/// Leaves are made by the user (inputs, parameters); every op returns a new variable.
+/// </summary>
+public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public Variable(Tensor<T> value, bool requiresGrad = false, string? name = null)
+    {
+        Value = value;
+        RequiresGrad = requiresGrad;
+        Name = name;
+    }
+
+    public Tensor<T> Value { get; }
+    /// <summary>dLoss/dValue after a backward pass; null until one reaches this variable.</summary>
+    public Tensor<T>? Grad { get; private set; }
+    public bool RequiresGrad { get; internal set; }
+    public string? Name { get; set; }
+    public Shape Shape => Value.Shape;
+    /// <summary>True for variables made by an op on a tape (not by the user).</summary>
+    public bool IsIntermediate { get; internal set; }
+    /// <summary>Keep this intermediate's gradient after backward (leaves always keep theirs).</summary>
+    public bool RetainsGrad { get; set; }
+
+    /// <summary>The gradient buffer, created as zeros on first use: backward rules add into it.</summary>
+    public Tensor<T> EnsureGrad() => Grad ??= Tensor<T>.Zeros(Value.Shape, Value.Device);
+
+    /// <summary>Sets the gradient to zero, keeping its buffer.</summary>
+    public void ZeroGrad()
+    {
+        if (Grad != null) Grad.Backend.Fill(Grad, T.Zero);
+    }
+
+    /// <summary>Returns the gradient's buffer to the pool.</summary>
+    public void ReleaseGrad()
+    {
+        Grad?.Dispose();
+        Grad = null;
+    }
+
+    public void Dispose()
+    {
+        ReleaseGrad();
+        Value.Dispose();
+    }
+
+    public static Variable<T> operator +(Variable<T> a, Variable<T> b) => Ops.Add(a, b);
+    public static Variable<T> operator -(Variable<T> a, Variable<T> b) => Ops.Subtract(a, b);
+    public static Variable<T> operator *(Variable<T> a, Variable<T> b) => Ops.Multiply(a, b);
+
+    public override string ToString() => $"Variable {Name ?? ""}{(RequiresGrad ? " (requires grad)" : "")}: {Value}";
+}
