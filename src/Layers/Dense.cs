@@ -1,0 +1,56 @@
+using System.Numerics;
+using Engine.Autograd;
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Keras Dense: y = activation(x W + b). x: [N, in] -> [N, units]; W [in, units] initialised
+/// glorot_uniform from the seed, b zeros. activation: "linear" (none), "relu", "sigmoid",
+/// "softmax".
+/// </summary>
+public sealed class Dense<T>(int units, string activation = "linear", bool useBias = true, ulong seed = 0, string? name = null)
+    : Layer<T>(name ?? "dense") where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public int Units { get; } = units > 0 ? units : throw new ArgumentOutOfRangeException(nameof(units), "Dense needs at least one unit");
+    public string ActivationName { get; } = Activation<T>.Validate(activation);
+    public Variable<T> Kernel { get; private set; } = null!;
+    public Variable<T>? Bias { get; private set; }
+
+    protected override void Build(Shape inputShape)
+    {
+        int inputs = inputShape[-1];
+        Kernel = AddParameter("kernel", Initializers.GlorotUniform<T>(new Shape(inputs, Units), new Rng(seed)));
+        if (useBias) Bias = AddParameter("bias", Tensor<T>.Zeros(new Shape(Units)));
+    }
+
+    protected override Variable<T> Forward(Variable<T> x)
+    {
+        var y = Ops.MatMul(x, Kernel);
+        if (Bias != null) y = Ops.Add(y, Bias);
+        return Activation<T>.Apply(ActivationName, y);
+    }
+}
+
+/// <summary>Keras Activation layer: "linear", "relu", "sigmoid" or "softmax" (last axis).</summary>
+public sealed class Activation<T>(string activation, string? name = null)
+    : Layer<T>(name ?? "activation") where T : unmanaged, IFloatingPointIeee754<T>
+{
+    static readonly string[] Known = ["linear", "relu", "sigmoid", "softmax"];
+
+    public string Function { get; } = Validate(activation);
+
+    internal static string Validate(string activation) =>
+        Known.Contains(activation) ? activation : throw new ArgumentException($"unknown activation '{activation}'; use one of {string.Join(", ", Known)}");
+
+    internal static Variable<T> Apply(string activation, Variable<T> x) => activation switch
+    {
+        "relu" => Ops.Relu(x),
+        "sigmoid" => Ops.Sigmoid(x),
+        "softmax" => Ops.Softmax(x),
+        _ => x,
+    };
+
+    protected override void Build(Shape inputShape) { }
+    protected override Variable<T> Forward(Variable<T> x) => Apply(Function, x);
+}
