@@ -49,6 +49,15 @@ public class TensorTests
     }
 
     [Test]
+    public void ConvertChangesElementTypeKeepingShapeAndValues()
+    {
+        var f = Tensor<float>.FromArray([0.1f, -2f, 3.5f], new Shape(3, 1));
+        var d = f.Convert<double>();
+        Assert.That(d.Shape, Is.EqualTo(new Shape(3, 1)));
+        Assert.That(d.ToArray(), Is.EqualTo(new[] { (double)0.1f, -2.0, 3.5 }));
+    }
+
+    [Test]
     public void FactoriesFill()
     {
         Assert.That(Tensor<float>.Ones(new Shape(3)).ToArray(), Is.EqualTo(new[] { 1f, 1f, 1f }));
