@@ -320,6 +320,14 @@ public static unsafe class Gemm
             if (transA)
             {
                 // op(A)[i, k] = A[k, i]: MR consecutive values per k.
+                if (height == MR && !scale)
+                {
+                    // The common case (dW = X^T dY) as one fixed-size copy per k, which the JIT
+                    // unrolls into vector moves.
+                    for (int kk = 0; kk < kc; kk++)
+                        Unsafe.CopyBlockUnaligned(dst + kk * MR, a + (long)(pc + kk) * lda + ic + ir, (uint)(MR * sizeof(T)));
+                    continue;
+                }
                 for (int kk = 0; kk < kc; kk++)
                 {
                     T* src = a + (long)(pc + kk) * lda + ic + ir;
