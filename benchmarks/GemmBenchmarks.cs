@@ -96,26 +96,18 @@ public class GemmBenchmarks
     [ParamsSource(nameof(Shapes))]
     public GemmShape Shape { get; set; } = null!;
 
-    float[] _a = [], _b = [], _c = [];
+    GemmProblem _problem = null!;
 
     /// <summary>Fills the operands once per shape, outside the timed region.</summary>
     [GlobalSetup]
-    public void Setup()
-    {
-        (_a, _b, _c) = GemmOperands.Create(Shape, Seed);
-    }
+    public void Setup() => _problem = new GemmProblem(Shape, Seed);
 
     /// <summary>
     /// One full C = op(A) * op(B) with beta = 0, on the process-wide thread team (every core,
     /// or ENGINE_THREADS). beta = 0 means C is overwritten, so repeated invocations need no reset.
     /// </summary>
     [Benchmark]
-    public void Multiply()
-    {
-        var s = Shape;
-        Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K,
-            1f, _a, s.ACols, _b, s.BCols, 0f, _c, s.N);
-    }
+    public void Multiply() => _problem.Multiply();
 }
 
 /// <summary>
@@ -136,46 +128,44 @@ public class GemmReferenceBenchmarks
     [ParamsSource(nameof(Shapes))]
     public GemmShape Shape { get; set; } = null!;
 
-    float[] _a = [], _b = [], _c = [];
+    GemmProblem _problem = null!;
 
     [GlobalSetup]
-    public void Setup()
-    {
-        (_a, _b, _c) = GemmOperands.Create(Shape, Seed);
-    }
+    public void Setup() => _problem = new GemmProblem(Shape, Seed);
 
     /// <summary>Scalar triple loop on one thread: the baseline the speed-up is measured against.</summary>
     [Benchmark(Baseline = true)]
-    public void Reference()
-    {
-        var s = Shape;
-        Gemm.MultiplyReference(s.TransA, s.TransB, s.M, s.N, s.K,
-            1f, _a, s.ACols, _b, s.BCols, 0f, _c, s.N);
-    }
+    public void Reference() => _problem.MultiplyReference();
 
     /// <summary>The production kernel on the same operands.</summary>
     [Benchmark]
-    public void Multiply()
-    {
-        var s = Shape;
-        Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K,
-            1f, _a, s.ACols, _b, s.BCols, 0f, _c, s.N);
-    }
+    public void Multiply() => _problem.Multiply();
 }
 
-static class GemmOperands
+/// <summary>One shape's operands, made once, and the two ways of multiplying them.</summary>
+sealed class GemmProblem
 {
+    readonly GemmShape _s;
+    readonly float[] _a, _b, _c;
+
     /// <summary>
     /// Seeded values in [-1, 1): reproducible from run to run, and free of zeros and denormals
     /// that could make the arithmetic cheaper or dearer than on real activations.
     /// </summary>
-    public static (float[] A, float[] B, float[] C) Create(GemmShape shape, int seed)
+    public GemmProblem(GemmShape shape, int seed)
     {
+        _s = shape;
         var random = new Random(seed);
-        var a = Fill(new float[shape.ARows * shape.ACols], random);
-        var b = Fill(new float[shape.BRows * shape.BCols], random);
-        return (a, b, new float[shape.M * shape.N]);
+        _a = Fill(new float[shape.ARows * shape.ACols], random);
+        _b = Fill(new float[shape.BRows * shape.BCols], random);
+        _c = new float[shape.M * shape.N];
     }
+
+    public void Multiply() =>
+        Gemm.Multiply(_s.TransA, _s.TransB, _s.M, _s.N, _s.K, 1f, _a, _s.ACols, _b, _s.BCols, 0f, _c, _s.N);
+
+    public void MultiplyReference() =>
+        Gemm.MultiplyReference(_s.TransA, _s.TransB, _s.M, _s.N, _s.K, 1f, _a, _s.ACols, _b, _s.BCols, 0f, _c, _s.N);
 
     static float[] Fill(float[] values, Random random)
     {

@@ -7,14 +7,7 @@ public static partial class Ops
 {
     /// <summary>y = a + b, with b (or a) broadcast along the other's leading dimensions.</summary>
     public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var bc = Broadcast.Resolve(a.Shape, b.Shape, "add");
-        var (large, small) = bc.LeftIsLarge ? (a, b) : (b, a);
-        var y = Tape.Output(Tensor<T>.Empty(large.Shape, large.Value.Device));
-        large.Value.Backend.Binary(BinaryFunction.Add, large.Value, small.Value, y.Value);
-        Tape.Record(new AddNode<T>(bc), y, a, b);
-        return y;
-    }
+        => BroadcastBinary(a, b, "add", BinaryFunction.Add, BinaryFunction.Add, static bc => new AddNode<T>(bc));
 
     sealed class AddNode<T>(Broadcast bc) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {

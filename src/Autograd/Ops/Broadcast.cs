@@ -1,3 +1,4 @@
+using System.Numerics;
 using Engine.Tensors;
 
 namespace Engine.Autograd;
@@ -18,4 +19,22 @@ readonly record struct Broadcast(bool LeftIsLarge, int Repeats, int SmallLength)
     }
 
     public bool SameShape => Repeats == 1;
+}
+
+public static partial class Ops
+{
+    /// <summary>
+    /// The forward pass shared by the broadcasting ops: y = f(large, small repeated), with
+    /// <paramref name="whenLeftRepeats"/> used when the left operand is the repeating one.
+    /// </summary>
+    static Variable<T> BroadcastBinary<T>(Variable<T> a, Variable<T> b, string op, BinaryFunction f, BinaryFunction whenLeftRepeats,
+        Func<Broadcast, Node<T>> node) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var bc = Broadcast.Resolve(a.Shape, b.Shape, op);
+        var (large, small) = bc.LeftIsLarge ? (a, b) : (b, a);
+        var y = Tape.Output(Tensor<T>.Empty(large.Shape, large.Value.Device));
+        large.Value.Backend.Binary(bc.LeftIsLarge ? f : whenLeftRepeats, large.Value, small.Value, y.Value);
+        if (Tape.ShouldRecord(a, b)) Tape.Record(node(bc), y, a, b);
+        return y;
+    }
 }

@@ -7,14 +7,7 @@ public static partial class Ops
 {
     /// <summary>y = a * b element-wise, with either operand broadcast along the other's leading dimensions.</summary>
     public static Variable<T> Multiply<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var bc = Broadcast.Resolve(a.Shape, b.Shape, "multiply");
-        var (large, small) = bc.LeftIsLarge ? (a, b) : (b, a);
-        var y = Tape.Output(Tensor<T>.Empty(large.Shape, large.Value.Device));
-        large.Value.Backend.Binary(BinaryFunction.Multiply, large.Value, small.Value, y.Value);
-        Tape.Record(new MultiplyNode<T>(bc), y, a, b);
-        return y;
-    }
+        => BroadcastBinary(a, b, "multiply", BinaryFunction.Multiply, BinaryFunction.Multiply, static bc => new MultiplyNode<T>(bc));
 
     sealed class MultiplyNode<T>(Broadcast bc) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {

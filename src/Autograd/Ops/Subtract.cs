@@ -7,15 +7,8 @@ public static partial class Ops
 {
     /// <summary>y = a - b, with either operand broadcast along the other's leading dimensions.</summary>
     public static Variable<T> Subtract<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var bc = Broadcast.Resolve(a.Shape, b.Shape, "subtract");
-        var (large, small) = bc.LeftIsLarge ? (a, b) : (b, a);
-        var y = Tape.Output(Tensor<T>.Empty(large.Shape, large.Value.Device));
         // With a repeating, a - b is computed as ReverseSubtract(b, a).
-        large.Value.Backend.Binary(bc.LeftIsLarge ? BinaryFunction.Subtract : BinaryFunction.ReverseSubtract, large.Value, small.Value, y.Value);
-        Tape.Record(new SubtractNode<T>(bc), y, a, b);
-        return y;
-    }
+        => BroadcastBinary(a, b, "subtract", BinaryFunction.Subtract, BinaryFunction.ReverseSubtract, static bc => new SubtractNode<T>(bc));
 
     sealed class SubtractNode<T>(Broadcast bc) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
