@@ -74,6 +74,12 @@ public sealed class CpuBackend : IBackend
         where T : unmanaged, IFloatingPointIeee754<T>
         => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
 
+    public void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
+        => Convolution.Im2Col<T>(g, x.Span, cols.Span);
+
+    public void Col2ImAccumulate<T>(in ConvGeometry g, Tensor<T> dCols, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+        => Convolution.Col2ImAccumulate<T>(g, dCols.Span, dx.Span);
+
     public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
         => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);
 

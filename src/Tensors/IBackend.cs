@@ -1,4 +1,5 @@
 using System.Numerics;
+using Engine.Kernels;
 
 namespace Engine.Tensors;
 
@@ -42,6 +43,10 @@ public interface IBackend
     void SoftmaxCrossEntropy<T>(Tensor<T> logits, Tensor<T> targets, int classes, T scale, Tensor<T> probabilities, Tensor<T> loss) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dLogits += upstream[0] * scale * (p * sum(t) - t).</summary>
     void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>cols[rows, patch] = every output position's window of x (NHWC), zeros in the padding.</summary>
+    void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx += dCols scattered back to the input positions its windows came from.</summary>
+    void Col2ImAccumulate<T>(in ConvGeometry g, Tensor<T> dCols, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
     void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>;
     void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>;
 }

@@ -1,0 +1,162 @@
+using System.Numerics;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// The geometry of one 2-D convolution or pooling window over NHWC data: input
+/// [N, H, W, C], a KH x KW window moved by a stride, zero padding on each side, output
+/// [N, OutH, OutW, ...].
+/// </summary>
+public readonly record struct ConvGeometry(
+    int Batch, int Height, int Width, int Channels,
+    int KernelH, int KernelW, int StrideH, int StrideW,
+    int PadTop, int PadBottom, int PadLeft, int PadRight)
+{
+    public int OutHeight => (Height + PadTop + PadBottom - KernelH) / StrideH + 1;
+    public int OutWidth => (Width + PadLeft + PadRight - KernelW) / StrideW + 1;
+    /// <summary>Rows of the im2col matrix: one per output position.</summary>
+    public int Rows => Batch * OutHeight * OutWidth;
+    /// <summary>Columns of the im2col matrix: the window, ordered (kh, kw, c) as HWIO kernels are.</summary>
+    public int Patch => KernelH * KernelW * Channels;
+    public int InputLength => Batch * Height * Width * Channels;
+
+    /// <summary>
+    /// Keras / TensorFlow padding. 'valid': none. 'same': output = ceil(input / stride), and
+    /// the total padding max((out - 1) * stride + kernel - input, 0) is split with the extra
+    /// pixel at the bottom / right (which is where TensorFlow puts it for stride 2).
+    /// </summary>
+    public static ConvGeometry Create(int batch, int height, int width, int channels,
+        int kernelH, int kernelW, int strideH, int strideW, string padding)
+    {
+        if (batch < 1 || height < 1 || width < 1 || channels < 1 || kernelH < 1 || kernelW < 1 || strideH < 1 || strideW < 1)
+            throw new ArgumentException($"convolution sizes must be positive: input {batch}x{height}x{width}x{channels}, window {kernelH}x{kernelW}, stride {strideH}x{strideW}");
+        (int top, int bottom) = Pad(height, kernelH, strideH, padding);
+        (int left, int right) = Pad(width, kernelW, strideW, padding);
+        var g = new ConvGeometry(batch, height, width, channels, kernelH, kernelW, strideH, strideW, top, bottom, left, right);
+        if (g.OutHeight < 1 || g.OutWidth < 1)
+            throw new ArgumentException($"a {kernelH}x{kernelW} window does not fit a {height}x{width} input with '{padding}' padding");
+        return g;
+    }
+
+    static (int Before, int After) Pad(int size, int kernel, int stride, string padding)
+    {
+        switch (padding)
+        {
+            case "valid": return (0, 0);
+            case "same":
+                int output = (size + stride - 1) / stride;
+                int total = Math.Max((output - 1) * stride + kernel - size, 0);
+                return (total / 2, total - total / 2);
+            default: throw new ArgumentException($"padding must be 'valid' or 'same', not '{padding}'");
+        }
+    }
+}
+
+/// <summary>
+/// im2col / col2im for NHWC: each output position becomes one row holding its window,
+/// (kh, kw, c) order, so a convolution is one GEMM against the HWIO kernel viewed as
+/// [KH*KW*C, F]. In NHWC each window row segment is C adjacent channels, so building the
+/// matrix is a sequence of contiguous copies rather than a gather.
+/// </summary>
+public static class Convolution
+{
+    /// <summary>cols[Rows, Patch] = the window of every output position (zeros in the padding).</summary>
+    public static void Im2Col<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, x.Length, cols.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
+        int row = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int y = 0; y < oh; y++)
+                for (int xo = 0; xo < ow; xo++, row++)
+                {
+                    var dst = cols.Slice(row * g.Patch, g.Patch);
+                    int x0 = xo * g.StrideW - g.PadLeft;
+                    for (int i = 0; i < g.KernelH; i++)
+                    {
+                        int ih = y * g.StrideH - g.PadTop + i;
+                        var d = dst.Slice(i * segment, segment);
+                        if ((uint)ih >= (uint)g.Height) { d.Clear(); continue; }
+                        int rowBase = (n * g.Height + ih) * g.Width;
+                        if (x0 >= 0 && x0 + g.KernelW <= g.Width)
+                        {
+                            // The whole window row lies inside: one copy of KW*C values.
+                            x.Slice((rowBase + x0) * c, segment).CopyTo(d);
+                            continue;
+                        }
+                        for (int j = 0; j < g.KernelW; j++)
+                        {
+                            int iw = x0 + j;
+                            var dj = d.Slice(j * c, c);
+                            if ((uint)iw >= (uint)g.Width) dj.Clear();
+                            else x.Slice((rowBase + iw) * c, c).CopyTo(dj);
+                        }
+                    }
+                }
+    }
+
+    /// <summary>dx += the windows of dCols scattered back to where Im2Col read them (padding dropped).</summary>
+    public static void Col2ImAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dCols, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, dx.Length, dCols.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
+        int row = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int y = 0; y < oh; y++)
+                for (int xo = 0; xo < ow; xo++, row++)
+                {
+                    var src = dCols.Slice(row * g.Patch, g.Patch);
+                    int x0 = xo * g.StrideW - g.PadLeft;
+                    for (int i = 0; i < g.KernelH; i++)
+                    {
+                        int ih = y * g.StrideH - g.PadTop + i;
+                        if ((uint)ih >= (uint)g.Height) continue;
+                        int rowBase = (n * g.Height + ih) * g.Width;
+                        var s = src.Slice(i * segment, segment);
+                        if (x0 >= 0 && x0 + g.KernelW <= g.Width)
+                        {
+                            Elementwise.Axpy(T.One, s, dx.Slice((rowBase + x0) * c, segment));
+                            continue;
+                        }
+                        for (int j = 0; j < g.KernelW; j++)
+                        {
+                            int iw = x0 + j;
+                            if ((uint)iw < (uint)g.Width)
+                                Elementwise.Axpy(T.One, s.Slice(j * c, c), dx.Slice((rowBase + iw) * c, c));
+                        }
+                    }
+                }
+    }
+
+    /// <summary>
+    /// Direct convolution by definition, the reference for the im2col + GEMM path:
+    /// y[n,oy,ox,f] = b[f] + sum_{i,j,c} x[n, oy*s+i-pt, ox*s+j-pl, c] * w[i,j,c,f].
+    /// </summary>
+    public static void ForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int oh = g.OutHeight, ow = g.OutWidth;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    for (int f = 0; f < filters; f++)
+                    {
+                        T sum = bias.IsEmpty ? T.Zero : bias[f];
+                        for (int i = 0; i < g.KernelH; i++)
+                            for (int j = 0; j < g.KernelW; j++)
+                            {
+                                int ih = oy * g.StrideH - g.PadTop + i, iw = ox * g.StrideW - g.PadLeft + j;
+                                if ((uint)ih >= (uint)g.Height || (uint)iw >= (uint)g.Width) continue;
+                                for (int c = 0; c < g.Channels; c++)
+                                    sum += x[((n * g.Height + ih) * g.Width + iw) * g.Channels + c] * w[((i * g.KernelW + j) * g.Channels + c) * filters + f];
+                            }
+                        y[((n * oh + oy) * ow + ox) * filters + f] = sum;
+                    }
+    }
+
+    static void Check(in ConvGeometry g, int inputLength, int colsLength)
+    {
+        if (inputLength != g.InputLength || colsLength != g.Rows * g.Patch)
+            throw new ArgumentException($"convolution buffers: input {inputLength} (need {g.InputLength}), columns {colsLength} (need {g.Rows * g.Patch})");
+    }
+}

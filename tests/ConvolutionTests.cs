@@ -1,0 +1,82 @@
+using Engine.Autograd;
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Tensors;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+public class ConvolutionTests
+{
+    static IEnumerable<TestCaseData> Cases()
+    {
+        // batch, H, W, C, kernel, stride, padding, filters: odd sizes, batch 1 and 3,
+        // strides 1 and 2, 1x1 (the GEMM-only path), 3x3 and the 7x7 stem shape.
+        object[][] cases =
+        [
+            [1, 7, 9, 5, 3, 1, "valid", 17], [3, 7, 9, 5, 3, 1, "same", 17], [3, 11, 10, 3, 3, 2, "same", 9],
+            [1, 11, 10, 3, 3, 2, "valid", 9], [3, 6, 5, 19, 1, 1, "valid", 33], [3, 8, 8, 19, 1, 2, "valid", 7],
+            [1, 17, 15, 3, 7, 2, "valid", 10], [3, 9, 9, 2, 7, 2, "same", 5], [1, 5, 5, 4, 2, 2, "same", 3],
+        ];
+        foreach (var c in cases)
+            yield return new TestCaseData(c).SetName($"Conv n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Im2ColGemmMatchesDirectConvolution(int batch, int h, int w, int c, int k, int s, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
+        var x = TestData.Random<float>(g.InputLength, 1);
+        var kernel = TestData.Random<float>(k * k * c * filters, 2);
+        var bias = TestData.Random<float>(filters, 3);
+        var expected = new double[g.Rows * filters];
+        Convolution.ForwardReference<double>(g, x.Select(v => (double)v).ToArray(), kernel.Select(v => (double)v).ToArray(),
+            bias.Select(v => (double)v).ToArray(), filters, expected);
+
+        var xv = new Variable<float>(Tensor<float>.FromArray(x, new Shape(batch, h, w, c)));
+        var kv = new Variable<float>(Tensor<float>.FromArray(kernel, new Shape(k, k, c, filters)));
+        var bv = new Variable<float>(Tensor<float>.FromArray(bias, new Shape(filters)));
+        var y = Ops.Conv2D(xv, kv, bv, s, s, padding);
+        Assert.That(y.Shape, Is.EqualTo(new Shape(batch, g.OutHeight, g.OutWidth, filters)));
+        // Float GEMM rounding is relative to the size of the terms (window of k*k*c products in [-1,1]).
+        double bound = 1e-6 * (k * k * c + 1);
+        var actual = y.Value.Span;
+        for (int i = 0; i < expected.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(bound), $"element {i}");
+    }
+
+    [TestCase(8, 3, 2, 0, 1)] // even input, stride 2: the odd padding pixel goes to the bottom
+    [TestCase(7, 3, 2, 1, 1)]
+    [TestCase(15, 1, 2, 0, 0)]
+    [TestCase(64, 7, 2, 2, 3)]
+    [TestCase(5, 3, 1, 1, 1)]
+    public void SamePaddingFollowsTensorFlow(int size, int kernel, int stride, int before, int after)
+    {
+        var g = ConvGeometry.Create(1, size, size, 1, kernel, kernel, stride, stride, "same");
+        Assert.That((g.PadTop, g.PadBottom, g.PadLeft, g.PadRight), Is.EqualTo((before, after, before, after)));
+        Assert.That(g.OutHeight, Is.EqualTo((size + stride - 1) / stride));
+    }
+
+    [Test]
+    public void StemShapesAsKerasPrintsThem()
+    {
+        // ZeroPadding2D(3) then Conv2D(64, 7, strides 2) on 64x64x3 gives 32x32x64.
+        var conv = new Conv2D<float>(64, 7, strides: 2, name: "conv1");
+        using var tape = Tape.Inference();
+        var y = conv.Call(new Variable<float>(Tensor<float>.Zeros(new Shape(2, 70, 70, 3))));
+        Assert.That(y.Shape, Is.EqualTo(new Shape(2, 32, 32, 64)));
+        Assert.That(conv.Kernel.Shape, Is.EqualTo(new Shape(7, 7, 3, 64)));
+        Assert.That(conv.Parameters.Sum(p => p.Value.Length), Is.EqualTo(9472), "Keras counts 7*7*3*64 + 64");
+    }
+
+    [TestCase(3, 1, "valid"), TestCase(3, 1, "same"), TestCase(3, 2, "same"), TestCase(3, 2, "valid"), TestCase(1, 1, "valid"), TestCase(1, 2, "valid"), TestCase(2, 2, "same")]
+    public void GradientCheck(int k, int s, string padding)
+    {
+        var x = new Variable<double>(TestData.RandomTensor(1, 2, 5, 6, 3), requiresGrad: true, name: "x");
+        var kernel = new Variable<double>(TestData.RandomTensor(2, k, k, 3, 4), requiresGrad: true, name: "kernel");
+        var bias = new Variable<double>(TestData.RandomTensor(3, 4), requiresGrad: true, name: "bias");
+        var report = Autograd.GradientCheck.Run(() => Ops.Conv2D(x, kernel, bias, s, s, padding), [x, kernel, bias]);
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
+    }
+}
