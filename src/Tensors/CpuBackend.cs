@@ -80,6 +80,24 @@ public sealed class CpuBackend : IBackend
     public void Col2ImAccumulate<T>(in ConvGeometry g, Tensor<T> dCols, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
         => Convolution.Col2ImAccumulate<T>(g, dCols.Span, dx.Span);
 
+    public void Pool<T>(PoolFunction f, in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (f == PoolFunction.Max) Pooling.MaxForward<T>(g, x.Span, y.Span);
+        else Pooling.AverageForward<T>(g, x.Span, y.Span);
+    }
+
+    public void PoolBackward<T>(PoolFunction f, in ConvGeometry g, Tensor<T> x, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (f == PoolFunction.Max) Pooling.MaxBackwardAccumulate<T>(g, x.Span, y.Span, dy.Span, dx.Span);
+        else Pooling.AverageBackwardAccumulate<T>(g, dy.Span, dx.Span);
+    }
+
+    public void ZeroPad<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => Padding.ZeroPad<T>(g, x.Span, y.Span);
+
+    public void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+        => Padding.ZeroPadBackwardAccumulate<T>(g, dy.Span, dx.Span);
+
     public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
         => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);
 

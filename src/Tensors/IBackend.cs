@@ -9,6 +9,9 @@ public enum UnaryFunction { Relu, Sigmoid }
 /// <summary>Two-operand functions; the second operand may repeat along the first (bias broadcast).</summary>
 public enum BinaryFunction { Add, Subtract, ReverseSubtract, Multiply }
 
+/// <summary>What a pooling window computes.</summary>
+public enum PoolFunction { Max, Average }
+
 /// <summary>
 /// The primitive computations ops are built from, on tensors of one device. Every method
 /// takes whole tensors so a GPU backend can work on device pointers; "Accumulate" methods add
@@ -47,6 +50,14 @@ public interface IBackend
     void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dx += dCols scattered back to the input positions its windows came from.</summary>
     void Col2ImAccumulate<T>(in ConvGeometry g, Tensor<T> dCols, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y = max or mean of each window of x.</summary>
+    void Pool<T>(PoolFunction f, in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx += the pooling's gradient (max: to the maximal element; average: shared evenly).</summary>
+    void PoolBackward<T>(PoolFunction f, in ConvGeometry g, Tensor<T> x, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y = x with zero borders (g: a 1x1 stride-1 geometry whose padding is the border).</summary>
+    void ZeroPad<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx += the interior of dy.</summary>
+    void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
     void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>;
     void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>;
 }

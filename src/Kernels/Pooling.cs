@@ -1,0 +1,182 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// Max and average pooling over NHWC windows (no padding: Keras' default 'valid'). Each window
+/// position is C adjacent channels, so the forward passes run vector-wide across channels.
+/// </summary>
+public static class Pooling
+{
+    /// <summary>y[n,oy,ox,c] = max over the window of x.</summary>
+    public static void MaxForward<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, MaxReduce<T>>(g, x, y); else Forward<T, V256<T>, MaxReduce<T>>(g, x, y);
+    }
+
+    /// <summary>y[n,oy,ox,c] = mean over the window of x.</summary>
+    public static void AverageForward<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, SumReduce<T>>(g, x, y); else Forward<T, V256<T>, SumReduce<T>>(g, x, y);
+        Elementwise.Scale(T.One / T.CreateChecked(g.KernelH * g.KernelW), y);
+    }
+
+    interface IReduce<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        static abstract W Combine<W>(W a, W b) where W : struct, ISimd<W, T>;
+        static abstract T Combine(T a, T b);
+    }
+
+    readonly struct MaxReduce<T> : IReduce<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static W Combine<W>(W a, W b) where W : struct, ISimd<W, T> => W.Max(a, b);
+        public static T Combine(T a, T b) => T.Max(a, b);
+    }
+
+    readonly struct SumReduce<T> : IReduce<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static W Combine<W>(W a, W b) where W : struct, ISimd<W, T> => a + b;
+        public static T Combine(T a, T b) => a + b;
+    }
+
+    /// <summary>Forward at an explicit width (tests hold both widths to the references).</summary>
+    public static void MaxForward<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> => Forward<T, W, MaxReduce<T>>(g, x, y);
+
+    public static void AverageForward<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        Forward<T, W, SumReduce<T>>(g, x, y);
+        Elementwise.Scale(T.One / T.CreateChecked(g.KernelH * g.KernelW), y);
+    }
+
+    static void Forward<T, W, TR>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TR : IReduce<T>
+    {
+        Check(g, x.Length, y.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+        ref T xs = ref MemoryMarshal.GetReference(x);
+        ref T ys = ref MemoryMarshal.GetReference(y);
+        int outIndex = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++, outIndex += c)
+                {
+                    ref T dst = ref Unsafe.Add(ref ys, outIndex);
+                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int ch = 0;
+                    for (; ch <= c - W.Count; ch += W.Count)
+                    {
+                        W acc = W.Load(ref Unsafe.Add(ref xs, first + ch));
+                        for (int i = 0; i < g.KernelH; i++)
+                            for (int j = 0; j < g.KernelW; j++)
+                                if (i + j > 0) acc = TR.Combine(acc, W.Load(ref Unsafe.Add(ref xs, first + (i * g.Width + j) * c + ch)));
+                        W.Store(acc, ref Unsafe.Add(ref dst, ch));
+                    }
+                    for (; ch < c; ch++)
+                    {
+                        T acc = Unsafe.Add(ref xs, first + ch);
+                        for (int i = 0; i < g.KernelH; i++)
+                            for (int j = 0; j < g.KernelW; j++)
+                                if (i + j > 0) acc = TR.Combine(acc, Unsafe.Add(ref xs, first + (i * g.Width + j) * c + ch));
+                        Unsafe.Add(ref dst, ch) = acc;
+                    }
+                }
+    }
+
+    /// <summary>Max pooling by definition, one element at a time.</summary>
+    public static void MaxForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, x.Length, y.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        T max = T.NegativeInfinity;
+                        for (int i = 0; i < g.KernelH; i++)
+                            for (int j = 0; j < g.KernelW; j++)
+                                max = T.Max(max, x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch]);
+                        y[((n * oh + oy) * ow + ox) * c + ch] = max;
+                    }
+    }
+
+    /// <summary>
+    /// dx += dy routed to the element that was the maximum (the first one, should there be a
+    /// tie), found again by comparing the window with the forward output y.
+    /// </summary>
+    public static void MaxBackwardAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, x.Length, y.Length);
+        Check(g, dx.Length, dy.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+        int outIndex = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++, outIndex += c)
+                {
+                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        T max = y[outIndex + ch];
+                        for (int p = 0; p < g.KernelH * g.KernelW; p++)
+                        {
+                            int at = first + ((p / g.KernelW) * g.Width + p % g.KernelW) * c + ch;
+                            if (x[at] == max)
+                            {
+                                dx[at] += dy[outIndex + ch];
+                                break;
+                            }
+                        }
+                    }
+                }
+    }
+
+    /// <summary>dx += dy / (KH*KW) spread over each window.</summary>
+    public static void AverageBackwardAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, dx.Length, dy.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+        T share = T.One / T.CreateChecked(g.KernelH * g.KernelW);
+        int outIndex = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++, outIndex += c)
+                {
+                    var d = dy.Slice(outIndex, c);
+                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    for (int i = 0; i < g.KernelH; i++)
+                        for (int j = 0; j < g.KernelW; j++)
+                            Elementwise.Axpy(share, d, dx.Slice(first + (i * g.Width + j) * c, c));
+                }
+    }
+
+    /// <summary>Average pooling by definition.</summary>
+    public static void AverageForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Check(g, x.Length, y.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        T sum = T.Zero;
+                        for (int i = 0; i < g.KernelH; i++)
+                            for (int j = 0; j < g.KernelW; j++)
+                                sum += x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch];
+                        y[((n * oh + oy) * ow + ox) * c + ch] = sum / T.CreateChecked(g.KernelH * g.KernelW);
+                    }
+    }
+
+    static void Check(in ConvGeometry g, int inputLength, int outputLength)
+    {
+        if (g.PadTop + g.PadBottom + g.PadLeft + g.PadRight != 0) throw new ArgumentException("pooling supports 'valid' windows only");
+        if (inputLength != g.InputLength || outputLength != g.Rows * g.Channels)
+            throw new ArgumentException($"pooling buffers: input {inputLength} (need {g.InputLength}), output {outputLength} (need {g.Rows * g.Channels})");
+    }
+}
