@@ -1,0 +1,48 @@
+using System.Numerics;
+using Engine.Tensors;
+
+namespace Engine.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Batch normalisation over the last axis (Keras BatchNormalization, axis = channels):
+    /// x [..., C] -> same shape; gamma, beta [C] trainable; moving mean / variance [C] are
+    /// state, not variables. training: normalise with the batch mean and biased variance and
+    /// update the moving statistics (moving = momentum * moving + (1 - momentum) * batch);
+    /// otherwise normalise with the moving statistics.
+    /// </summary>
+    public static Variable<T> BatchNorm<T>(Variable<T> x, Variable<T> gamma, Variable<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
+        bool training, double momentum = 0.99, double epsilon = 1e-3) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int channels = x.Shape[-1];
+        var c = new Shape(channels);
+        if (gamma.Shape != c || beta.Shape != c || movingMean.Shape != c || movingVariance.Shape != c)
+            throw new ArgumentException($"batch norm over {channels} channels: gamma {gamma.Shape}, beta {beta.Shape}, moving {movingMean.Shape} / {movingVariance.Shape}");
+        var device = x.Value.Device;
+        var y = Tape.Output(Tensor<T>.Empty(x.Shape, device));
+        var mean = Tensor<T>.Empty(c, device);
+        var invStd = Tensor<T>.Empty(c, device);
+        x.Value.Backend.BatchNormForward(x.Value, gamma.Value, beta.Value, movingMean, movingVariance, training,
+            T.CreateChecked(momentum), T.CreateChecked(epsilon), mean, invStd, y.Value);
+        if (Tape.ShouldRecord(x, gamma, beta)) Tape.Record(new BatchNormNode<T>(training, mean, invStd), y, x, gamma, beta);
+        else
+        {
+            mean.Dispose();
+            invStd.Dispose();
+        }
+        return y;
+    }
+
+    sealed class BatchNormNode<T>(bool training, Tensor<T> mean, Tensor<T> invStd) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public override void Backward()
+        {
+            var (x, gamma, beta) = (Inputs[0], Inputs[1], Inputs[2]);
+            OutputGrad.Backend.BatchNormBackward(x.Value, OutputGrad, gamma.Value, mean, invStd, training,
+                x.RequiresGrad ? x.EnsureGrad() : null, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null);
+            mean.Dispose();
+            invStd.Dispose();
+        }
+    }
+}

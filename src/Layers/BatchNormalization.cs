@@ -1,0 +1,33 @@
+using System.Numerics;
+using Engine.Autograd;
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Keras BatchNormalization over the channel axis (the last, NHWC): gamma (ones) and beta
+/// (zeros) trainable; moving_mean (zeros) and moving_variance (ones) non-trainable, updated
+/// while <see cref="Layer{T}.Training"/> is on. Keras' defaults: momentum 0.99, epsilon 1e-3.
+/// </summary>
+public sealed class BatchNormalization<T>(double momentum = 0.99, double epsilon = 1e-3, string? name = null)
+    : Layer<T>(name ?? "batch_normalization") where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public double Momentum { get; } = momentum is >= 0 and < 1 ? momentum : throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum {momentum}");
+    public double Epsilon { get; } = epsilon > 0 ? epsilon : throw new ArgumentOutOfRangeException(nameof(epsilon), $"epsilon {epsilon}");
+    public Variable<T> Gamma { get; private set; } = null!;
+    public Variable<T> Beta { get; private set; } = null!;
+    public Tensor<T> MovingMean { get; private set; } = null!;
+    public Tensor<T> MovingVariance { get; private set; } = null!;
+
+    protected override void Build(Shape inputShape)
+    {
+        var c = new Shape(inputShape[-1]);
+        Gamma = AddParameter("gamma", Tensor<T>.Ones(c));
+        Beta = AddParameter("beta", Tensor<T>.Zeros(c));
+        MovingMean = AddState("moving_mean", Tensor<T>.Zeros(c));
+        MovingVariance = AddState("moving_variance", Tensor<T>.Ones(c));
+    }
+
+    protected override Variable<T> Forward(Variable<T> x) =>
+        Ops.BatchNorm(x, Gamma, Beta, MovingMean, MovingVariance, Training, Momentum, Epsilon);
+}

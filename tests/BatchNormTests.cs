@@ -1,0 +1,103 @@
+using Engine.Autograd;
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Tensors;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+public class BatchNormTests
+{
+    [TestCase(1, 3), TestCase(37, 17), TestCase(96, 33), TestCase(225, 64)]
+    public void TrainingForwardMatchesTheTextbookFormula(int rows, int channels)
+    {
+        var x = TestData.Random<float>(rows * channels, 1, -2, 3);
+        var gamma = TestData.Random<float>(channels, 2, 0.5, 1.5);
+        var beta = TestData.Random<float>(channels, 3);
+        var expected = new double[x.Length];
+        BatchNorm.ForwardTrainingReference<double>(x.Select(v => (double)v).ToArray(), channels,
+            gamma.Select(v => (double)v).ToArray(), beta.Select(v => (double)v).ToArray(), 1e-3, expected);
+        var y = new float[x.Length];
+        float[] mm = new float[channels], mv = Enumerable.Repeat(1f, channels).ToArray(), mean = new float[channels], invStd = new float[channels];
+        BatchNorm.ForwardTraining<float>(x, channels, gamma, beta, 0.99f, 1e-3f, mm, mv, mean, invStd, y);
+        // rows == 1: every x equals its mean, y = beta exactly.
+        for (int i = 0; i < y.Length; i++) Assert.That(y[i], Is.EqualTo(expected[i]).Within(2e-5 * Math.Max(1, Math.Abs(expected[i]))), $"y[{i}]");
+    }
+
+    [Test]
+    public void SimdRowKernelsMatchScalarTailsAtBothWidths()
+    {
+        int rows = 7, channels = 37;
+        var p = TestData.Random<float>(rows * channels, 4);
+        var q = TestData.Random<float>(rows * channels, 5);
+        var m = TestData.Random<float>(channels, 6);
+        var a = TestData.Random<float>(channels, 7);
+        var b = TestData.Random<float>(channels, 8);
+        var e = TestData.Random<float>(channels, 9);
+        var expectedAcc = new double[channels];
+        var expectedOut = new double[rows * channels];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < channels; c++)
+            {
+                int i = r * channels + c;
+                expectedAcc[c] += ((double)p[i] - m[c]) * ((double)q[i] - m[c]);
+                expectedOut[i] = (double)a[c] * p[i] + (double)b[c] * q[i] + e[c];
+            }
+        foreach (bool wide in new[] { true, false })
+        {
+            var acc = new float[channels];
+            var output = new float[rows * channels];
+            if (wide)
+            {
+                BatchNorm.CenteredProducts<float, V512<float>>(p, q, m, channels, true, acc);
+                BatchNorm.AffineAccumulate<float, V512<float>>(p, q, channels, a, b, e, output);
+            }
+            else
+            {
+                BatchNorm.CenteredProducts<float, V256<float>>(p, q, m, channels, true, acc);
+                BatchNorm.AffineAccumulate<float, V256<float>>(p, q, channels, a, b, e, output);
+            }
+            for (int c = 0; c < channels; c++) Assert.That(acc[c], Is.EqualTo(expectedAcc[c]).Within(1e-5), $"centered products wide={wide}");
+            for (int i = 0; i < output.Length; i++) Assert.That(output[i], Is.EqualTo(expectedOut[i]).Within(1e-5), $"affine wide={wide}");
+        }
+    }
+
+    [Test]
+    public void MovingStatisticsFollowKeras()
+    {
+        var bn = new BatchNormalization<double>(name: "bn") { Training = true };
+        var x = Tensor<double>.FromArray([1, 10, 3, 20, 5, 30, 7, 40], new Shape(2, 2, 1, 2));
+        using (Tape.Inference()) bn.Call(new Variable<double>(x));
+        // Channel 0: mean 4, biased variance 5; channel 1: mean 25, variance 125.
+        Assert.That(bn.MovingMean.ToArray(), Is.EqualTo(new[] { 0.01 * 4, 0.01 * 25 }).Within(1e-12));
+        Assert.That(bn.MovingVariance.ToArray(), Is.EqualTo(new[] { 0.99 + 0.01 * 5, 0.99 + 0.01 * 125 }).Within(1e-12));
+        Assert.That(bn.State.Select(s => s.Name), Is.EqualTo(new[] { "bn/moving_mean", "bn/moving_variance" }));
+        Assert.That(bn.Parameters.Select(p => p.Name), Is.EqualTo(new[] { "bn/gamma", "bn/beta" }));
+
+        // Inference uses the moving statistics and leaves them alone.
+        bn.Training = false;
+        Variable<double> y;
+        using (var tape = Tape.Inference())
+        {
+            y = bn.Call(new Variable<double>(x));
+            tape.Keep(y);
+        }
+        Assert.That(y.Value[0, 0, 0, 0], Is.EqualTo((1 - 0.04) / Math.Sqrt(1.04 + 1e-3)).Within(1e-12));
+        Assert.That(bn.MovingMean.ToArray(), Is.EqualTo(new[] { 0.04, 0.25 }).Within(1e-12));
+    }
+
+    [TestCase(true), TestCase(false)]
+    public void GradientCheck(bool training)
+    {
+        var x = new Variable<double>(TestData.RandomTensor(1, 2, 3, 4, 5), requiresGrad: true, name: "x");
+        var gamma = new Variable<double>(TestData.RandomTensor(2, 5), requiresGrad: true, name: "gamma");
+        var beta = new Variable<double>(TestData.RandomTensor(3, 5), requiresGrad: true, name: "beta");
+        var movingMean = TestData.RandomTensor(4, 5);
+        var movingVariance = Tensor<double>.FromArray(TestData.Random<double>(5, 5, 0.5, 2), new Shape(5));
+        // Training-mode passes update the moving statistics, but the training output never reads
+        // them, so the checker's repeated forward passes all see the same function.
+        var report = Autograd.GradientCheck.Run(() => Ops.BatchNorm(x, gamma, beta, movingMean, movingVariance, training), [x, gamma, beta]);
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
+    }
+}
