@@ -76,8 +76,26 @@ public sealed class Tape : IDisposable
         _current!._nodes.Add(node);
     }
 
-    /// <summary>Keeps an output's buffers alive when the tape is disposed (the caller then owns it).</summary>
-    public void Keep<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T> => _kept.Add(v);
+    /// <summary>
+    /// Keeps an output's buffers alive when the tape is disposed (the caller then owns it). A
+    /// reshape view keeps the variable whose storage it shares as well.
+    /// </summary>
+    public void Keep<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (Variable<T>? u = v; u != null; u = u.ViewOf) _kept.Add(u);
+    }
+
+    /// <summary>
+    /// Hands a buffer an op keeps for its backward pass (saved statistics, probabilities) to the
+    /// current tape, so it returns to the pool with the step even if backward never runs.
+    /// Returns false when there is no tape: the caller must dispose it.
+    /// </summary>
+    public static bool Adopt(IDisposable buffer)
+    {
+        if (_current == null) return false;
+        _current._owned.Add(buffer);
+        return true;
+    }
 
     /// <summary>Back-propagates from a scalar loss (dLoss/dLoss = 1).</summary>
     public void Backward<T>(Variable<T> loss) where T : unmanaged, IFloatingPointIeee754<T>
@@ -117,6 +135,11 @@ public sealed class Tape : IDisposable
         foreach (var o in _owned) if (!_kept.Contains(o)) o.Dispose();
         _owned.Clear();
         _nodes.Clear();
-        if (_current == this) _current = _previous;
+        // Tapes disposed out of order: never leave a disposed tape current.
+        if (_current == this)
+        {
+            _current = _previous;
+            while (_current is { _disposed: true }) _current = _current._previous;
+        }
     }
 }

@@ -24,6 +24,8 @@ public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPoin
     public Shape Shape => Value.Shape;
     /// <summary>True for variables made by an op on a tape (not by the user).</summary>
     public bool IsIntermediate { get; internal set; }
+    /// <summary>The variable whose storage this one's value shares (a reshape view), if any.</summary>
+    public Variable<T>? ViewOf { get; internal set; }
     /// <summary>Keep this intermediate's gradient after backward (leaves always keep theirs).</summary>
     public bool RetainsGrad { get; set; }
 

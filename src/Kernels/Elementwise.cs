@@ -233,6 +233,6 @@ public static class Elementwise
 
     internal static void CheckRepeats(int a, int b)
     {
-        if (b == 0 || a % b != 0) throw new ArgumentException($"a broadcast operand of length {b} does not repeat evenly over {a}");
+        if (b == 0 ? a != 0 : a % b != 0) throw new ArgumentException($"a broadcast operand of length {b} does not repeat evenly over {a}");
     }
 }

@@ -65,6 +65,7 @@ public static unsafe class Gemm
             }
             team ??= ThreadTeam.Shared;
             var job = GemmJob<T, W>.ForThisThread();
+            job.EnsureMembers(team.Size);
             job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             // Below ~1 MFLOP waking the other core costs more than it saves.
             if ((long)m * n * k < 500_000 || team.Size == 1) job.Execute(0, 1, ThreadTeam.Solo);
@@ -134,12 +135,18 @@ public static unsafe class Gemm
 
         // Packed B is shared by the team; each member packs its own A block.
         readonly T[] _packedB;
-        readonly T[][] _packedA = new T[64][];
+        T[]?[] _packedA = new T[1][];
 
         GemmJob()
         {
             int nr = 2 * W.Count;
             _packedB = GC.AllocateUninitializedArray<T>(KC * RoundUp(NC, nr), pinned: true);
+        }
+
+        /// <summary>One packing buffer slot per team member (the calling thread sizes it, before the job runs).</summary>
+        public void EnsureMembers(int members)
+        {
+            if (_packedA.Length < members) Array.Resize(ref _packedA, members);
         }
 
         public void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda,

@@ -14,25 +14,25 @@ public abstract class TeamJob
 /// once, so members may meet at <see cref="Barrier"/> (Parallel.For makes no such promise).
 /// Workers spin briefly after a job, then sleep, so back-to-back kernels start in microseconds
 /// without burning a core while the process is idle. A job started while the team is busy
-/// (a kernel called from two threads) runs on the caller alone.
+/// (a kernel called from two threads, or from inside another team job) runs on the caller
+/// alone. If a member throws, the others leave their barriers and Run rethrows.
 /// </summary>
 public sealed class ThreadTeam
 {
-    static ThreadTeam? _shared;
+    static readonly Lazy<ThreadTeam> SharedTeam = new(CreateShared);
 
     /// <summary>The process-wide team: one member per core unless ENGINE_THREADS says otherwise.</summary>
-    public static ThreadTeam Shared => _shared ??= CreateShared();
+    public static ThreadTeam Shared => SharedTeam.Value;
 
     static ThreadTeam CreateShared()
     {
         int n = Environment.ProcessorCount;
         if (int.TryParse(Environment.GetEnvironmentVariable("ENGINE_THREADS"), out int e) && e > 0) n = e;
-        var team = new ThreadTeam(n);
-        return Interlocked.CompareExchange(ref _shared, team, null) ?? team;
+        return new ThreadTeam(n);
     }
 
     readonly int _size;
-    readonly object _gate = new();
+    int _busy;
     readonly SemaphoreSlim[] _wake;
     TeamJob? _job;
     volatile int _generation;
@@ -59,7 +59,8 @@ public sealed class ThreadTeam
     /// <summary>Runs <paramref name="job"/> on every member; returns when all have finished.</summary>
     public void Run(TeamJob job)
     {
-        if (_size == 1 || !Monitor.TryEnter(_gate))
+        // Not a Monitor: it would let the thread already running a job re-enter and corrupt it.
+        if (_size == 1 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             job.Execute(0, 1, Solo);
             return;
@@ -68,17 +69,18 @@ public sealed class ThreadTeam
         {
             _job = job;
             _failure = null;
+            _barrierCount = 0;
             Volatile.Write(ref _pending, _size - 1);
             _generation++;
             for (int i = 1; i < _size; i++) _wake[i].Release();
             try { job.Execute(0, _size, this); }
-            catch (Exception e) { _failure ??= e; }
+            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
             var spin = new SpinWait();
             while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
             _job = null;
-            if (_failure != null) ExceptionDispatchInfo.Capture(_failure).Throw();
+            if (_failure is { } failure && failure is not TeamAbandonedException) ExceptionDispatchInfo.Capture(failure).Throw();
         }
-        finally { Monitor.Exit(_gate); }
+        finally { Volatile.Write(ref _busy, 0); }
     }
 
     /// <summary>Waits until every member of the running job has reached this call.</summary>
@@ -93,8 +95,16 @@ public sealed class ThreadTeam
             return;
         }
         var spin = new SpinWait();
-        while (_barrierPhase == phase) spin.SpinOnce(sleep1Threshold: -1);
+        while (_barrierPhase == phase)
+        {
+            // A member that threw will never arrive: leave instead of waiting forever.
+            if (Volatile.Read(ref _failure) != null) throw new TeamAbandonedException();
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
     }
+
+    /// <summary>Thrown out of a barrier whose job another member has already failed.</summary>
+    sealed class TeamAbandonedException() : Exception("another member of the thread team failed");
 
     /// <summary>A team of one: jobs run inline on the caller, barriers return at once.</summary>
     public static readonly ThreadTeam Solo = new(1);

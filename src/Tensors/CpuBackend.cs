@@ -49,7 +49,8 @@ public sealed class CpuBackend : IBackend
 
     public void MatMul<T>(bool transA, bool transB, int m, int n, int k, T alpha, Tensor<T> a, Tensor<T> b, T beta, Tensor<T> c)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Gemm.Multiply(transA, transB, m, n, k, alpha, a.Span, transA ? m : k, b.Span, transB ? k : n, beta, c.Span, n);
+        // Dense row-major: the leading dimension is the row length, at least 1 as BLAS requires.
+        => Gemm.Multiply(transA, transB, m, n, k, alpha, a.Span, Math.Max(1, transA ? m : k), b.Span, Math.Max(1, transB ? k : n), beta, c.Span, Math.Max(1, n));
 
     public void SumAll<T>(Tensor<T> x, T alpha, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
         => y.Span[0] = alpha * Reductions.Sum<T>(x.Span);

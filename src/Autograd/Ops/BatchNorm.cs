@@ -26,14 +26,12 @@ public static partial class Ops
         x.Value.Backend.BatchNormForward(x.Value, gamma.Value, beta.Value, movingMean, movingVariance, training,
             T.CreateChecked(momentum), T.CreateChecked(epsilon), mean, invStd, y.Value);
         if (Tape.ShouldRecord(x, gamma, beta)) Tape.Record(new BatchNormNode<T>(training, mean, invStd), y, x, gamma, beta);
-        else
-        {
-            mean.Dispose();
-            invStd.Dispose();
-        }
+        if (!Tape.Adopt(mean)) mean.Dispose();
+        if (!Tape.Adopt(invStd)) invStd.Dispose();
         return y;
     }
 
+    /// <summary>The saved statistics' buffers belong to the tape (see Tape.Adopt).</summary>
     sealed class BatchNormNode<T>(bool training, Tensor<T> mean, Tensor<T> invStd) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public override void Backward()
@@ -41,8 +39,6 @@ public static partial class Ops
             var (x, gamma, beta) = (Inputs[0], Inputs[1], Inputs[2]);
             OutputGrad.Backend.BatchNormBackward(x.Value, OutputGrad, gamma.Value, mean, invStd, training,
                 x.RequiresGrad ? x.EnsureGrad() : null, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null);
-            mean.Dispose();
-            invStd.Dispose();
         }
     }
 }

@@ -14,7 +14,7 @@ public static partial class Ops
     {
         if (a.Shape.Rank < 1 || b.Shape.Rank != 2 || a.Shape[-1] != b.Shape[0])
             throw new ArgumentException($"matmul: {a.Shape} x {b.Shape} (need [..., K] x [K, N])");
-        int k = b.Shape[0], n = b.Shape[1], m = a.Value.Length / k;
+        int k = b.Shape[0], n = b.Shape[1], m = a.Shape.SizeOf(0, a.Shape.Rank - 1);
         var outDims = a.Shape.ToArray();
         outDims[^1] = n;
         var y = Tape.Output(Tensor<T>.Empty(new Shape(outDims), a.Value.Device));

@@ -21,6 +21,7 @@ public static partial class Ops
             dims[unknown] = x.Value.Length / known;
         }
         var y = Tape.Output(x.Value.Reshape(new Shape(dims)));
+        y.ViewOf = x;
         Tape.Record(new ReshapeNode<T>(), y, x);
         return y;
     }

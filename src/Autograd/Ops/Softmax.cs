@@ -31,24 +31,23 @@ public static partial class Ops
     public static Variable<T> SoftmaxCrossEntropy<T>(Variable<T> logits, Variable<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (logits.Shape != targets.Shape) throw new ArgumentException($"softmax cross-entropy: logits {logits.Shape} vs targets {targets.Shape}");
+        if (targets.RequiresGrad) throw new ArgumentException("softmax cross-entropy gives no gradient to its targets; pass them as a constant");
         int classes = logits.Shape[-1];
         int rows = logits.Value.Length / classes;
         var probabilities = Tensor<T>.Empty(logits.Shape, logits.Value.Device);
         var loss = Tape.Output(Tensor<T>.Empty(Shape.Scalar, logits.Value.Device));
         T scale = T.One / T.CreateChecked(rows);
         logits.Value.Backend.SoftmaxCrossEntropy(logits.Value, targets.Value, classes, scale, probabilities, loss.Value);
-        if (Tape.ShouldRecord(logits)) Tape.Record(new SoftmaxCrossEntropyNode<T>(classes, scale, probabilities), loss, logits, targets);
-        else probabilities.Dispose();
+        if (Tape.ShouldRecord(logits)) Tape.Record(new SoftmaxCrossEntropyNode<T>(classes, scale, probabilities) { Targets = targets.Value }, loss, logits);
+        if (!Tape.Adopt(probabilities)) probabilities.Dispose();
         return loss;
     }
 
+    /// <summary>Probabilities and targets stay with the node; the tape owns the probabilities' buffer.</summary>
     sealed class SoftmaxCrossEntropyNode<T>(int classes, T scale, Tensor<T> probabilities) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public override void Backward()
-        {
-            if (Inputs[1].RequiresGrad) throw new NotSupportedException("softmax cross-entropy gives no gradient to its targets");
-            OutputGrad.Backend.SoftmaxCrossEntropyBackward(probabilities, Inputs[1].Value, classes, OutputGrad, scale, Inputs[0].EnsureGrad());
-            probabilities.Dispose();
-        }
+        public Tensor<T> Targets { get; init; } = null!;
+        public override void Backward() =>
+            OutputGrad.Backend.SoftmaxCrossEntropyBackward(probabilities, Targets, classes, OutputGrad, scale, Inputs[0].EnsureGrad());
     }
 }
