@@ -5,7 +5,11 @@ using Engine.Tensors;
 namespace Engine.Autograd;
 
 /// <summary>How one variable's analytic gradient compared with the numerical one.</summary>
-public sealed record GradientComparison(string Name, int Elements, double MaxRelativeError, int WorstIndex, double Analytic, double Numeric);
+/// <param name="Analytic">The analytic gradient at <paramref name="WorstIndex"/>.</param>
+/// <param name="Numeric">The numerical gradient there.</param>
+/// <param name="Scale">The largest |gradient| of this variable (analytic or numeric): ~0 when the
+/// variable cannot affect the output (a conv bias feeding training-mode batch norm).</param>
+public sealed record GradientComparison(string Name, int Elements, double MaxRelativeError, int WorstIndex, double Analytic, double Numeric, double Scale);
 
 /// <summary>The outcome of <see cref="GradientCheck.Run"/>: one row per checked variable.</summary>
 public sealed class GradientCheckReport(IReadOnlyList<GradientComparison> rows)
@@ -124,6 +128,6 @@ public static class GradientCheck
             double error = Math.Abs(analytic[i] - numeric[i]) / denominator;
             if (error > worst || double.IsNaN(error)) { worst = double.IsNaN(error) ? double.PositiveInfinity : error; at = i; }
         }
-        return new GradientComparison(name, analytic.Length, worst, at, analytic.Length > 0 ? analytic[at] : 0, numeric.Length > 0 ? numeric[at] : 0);
+        return new GradientComparison(name, analytic.Length, worst, at, analytic.Length > 0 ? analytic[at] : 0, numeric.Length > 0 ? numeric[at] : 0, scale);
     }
 }
