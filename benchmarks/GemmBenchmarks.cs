@@ -12,7 +12,7 @@ namespace Engine.Benchmarks;
 /// One GEMM problem: C[m,n] = op(A)[m,k] * op(B)[k,n], row-major, dense leading dimensions.
 /// The throughput columns read m, n and k from here, so every GEMM benchmark exposes one.
 /// </summary>
-public sealed class GemmShape(string name, bool transA, bool transB, int m, int n, int k) : IComparable
+public sealed class GemmShape(string name, bool transA, bool transB, int m, int n, int k) : IComparable, IThroughputCase
 {
     static int _created;
 
@@ -31,6 +31,8 @@ public sealed class GemmShape(string name, bool transA, bool transB, int m, int 
 
     /// <summary>Multiply-adds count as two operations, the usual BLAS convention.</summary>
     public double Flops => 2.0 * M * N * K;
+    public string Unit => "GFLOP/s";
+    public double Work(string method) => Flops;
 
     // Stored layouts: A is k x m when transposed, B is n x k when transposed.
     public int ARows => TransA ? K : M;
@@ -47,29 +49,10 @@ public sealed class GemmShape(string name, bool transA, bool transB, int m, int 
 }
 
 /// <summary>
-/// A modest job: the GEMMs take milliseconds each, so ten measured iterations give a stable mean
-/// and the whole suite stays within a few minutes on the 2-core target. The job is marked as the
-/// default so that <c>--job Dry</c> (or any other job given on the command line) replaces it
-/// instead of running alongside it.
-/// </summary>
-public sealed class GemmBenchmarkConfig : ManualConfig
-{
-    public GemmBenchmarkConfig()
-    {
-        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10).AsDefault());
-        // The kernel keeps its packing buffers per thread; this shows that steady state allocates nothing.
-        AddDiagnoser(MemoryDiagnoser.Default);
-        AddColumn(GemmThroughputColumn.GFlops, GemmThroughputColumn.PercentOfPeak);
-        // Wide enough for the shape descriptions; speed-ups read as "120x faster", not "0.01".
-        SummaryStyle = SummaryStyle.Default.WithMaxParameterColumnWidth(32).WithRatioStyle(RatioStyle.Trend);
-    }
-}
-
-/// <summary>
 /// Throughput of the blocked, vectorised, multi-threaded <see cref="Gemm.Multiply{T}"/> on the
 /// shapes that dominate ResNet-50 training, plus a large square problem as the best case.
 /// </summary>
-[Config(typeof(GemmBenchmarkConfig))]
+[Config(typeof(BenchmarkConfig))]
 public class GemmBenchmarks
 {
     const int Seed = 1234;
@@ -115,7 +98,7 @@ public class GemmBenchmarks
 /// for the scalar reference to finish quickly (it would take minutes per call at 2048^3).
 /// The Ratio column is the speed-up.
 /// </summary>
-[Config(typeof(GemmBenchmarkConfig))]
+[Config(typeof(BenchmarkConfig))]
 public class GemmReferenceBenchmarks
 {
     const int Seed = 1234;

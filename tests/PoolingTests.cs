@@ -34,6 +34,24 @@ public class PoolingTests
         TestData.AssertClose<float>(y, expectedAvg, 1e-5, "average 512");
         Pooling.AverageForward<float, V256<float>>(g, x, y);
         TestData.AssertClose<float>(y, expectedAvg, 1e-5, "average 256");
+
+        // Backward, with ties: a third of the inputs zeroed (as after a ReLU) so windows hold
+        // several equal maxima and the gradient must still land on exactly one of them.
+        for (int i = 0; i < x.Length; i += 3) x[i] = 0;
+        for (int i = 1; i < x.Length; i += 3) x[i] = Math.Min(x[i], 0);
+        Pooling.MaxForwardReference<float>(g, x, expectedMax);
+        var dy = TestData.Random<float>(outLength, 5);
+        var dxStart = TestData.Random<float>(x.Length, 6);
+        var expectedDx = (float[])dxStart.Clone();
+        Pooling.MaxBackwardAccumulateReference<float>(g, x, expectedMax, dy, expectedDx);
+        foreach (bool wide in new[] { true, false })
+        {
+            var dx = (float[])dxStart.Clone();
+            if (wide) Pooling.MaxBackwardAccumulate<float, V512<float>>(g, x, expectedMax, dy, dx);
+            else Pooling.MaxBackwardAccumulate<float, V256<float>>(g, x, expectedMax, dy, dx);
+            Assert.That(dx, Is.EqualTo(expectedDx), $"max backward wide={wide}");
+        }
+        Assert.That(expectedDx.Sum() - dxStart.Sum(), Is.EqualTo(dy.Sum()).Within(1e-3), "each gradient lands exactly once");
     }
 
     /// <summary>Distinct values 0.01 apart, shuffled: no ties, and far more than 4h apart.</summary>

@@ -105,10 +105,66 @@ public static class Pooling
     }
 
     /// <summary>
-    /// dx += dy routed to the element that was the maximum (the first one, should there be a
-    /// tie), found again by comparing the window with the forward output y.
+    /// dx += dy routed to the element that was the maximum (the first one in the window should
+    /// there be a tie, as after a ReLU), found again by comparing the window with the forward
+    /// output y; vector-wide across channels, a "found" mask making sure each gradient lands once.
     /// </summary>
     public static void MaxBackwardAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) MaxBackwardAccumulate<T, V512<T>>(g, x, y, dy, dx);
+        else MaxBackwardAccumulate<T, V256<T>>(g, x, y, dy, dx);
+    }
+
+    public static void MaxBackwardAccumulate<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        Check(g, x.Length, y.Length);
+        Check(g, dx.Length, dy.Length);
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, window = g.KernelH * g.KernelW;
+        ref T xs = ref MemoryMarshal.GetReference(x);
+        ref T ys = ref MemoryMarshal.GetReference(y);
+        ref T dys = ref MemoryMarshal.GetReference(dy);
+        ref T dxs = ref MemoryMarshal.GetReference(dx);
+        int outIndex = 0;
+        for (int n = 0; n < g.Batch; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++, outIndex += c)
+                {
+                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int ch = 0;
+                    for (; ch <= c - W.Count; ch += W.Count)
+                    {
+                        W max = W.Load(ref Unsafe.Add(ref ys, outIndex + ch));
+                        W grad = W.Load(ref Unsafe.Add(ref dys, outIndex + ch));
+                        W found = W.Zero;
+                        for (int p = 0; p < window; p++)
+                        {
+                            int at = first + ((p / g.KernelW) * g.Width + p % g.KernelW) * c + ch;
+                            W hit = W.AndNot(W.EqualMask(W.Load(ref Unsafe.Add(ref xs, at)), max), found);
+                            ref T d = ref Unsafe.Add(ref dxs, at);
+                            W.Store(W.Load(ref d) + W.And(hit, grad), ref d);
+                            found = W.Or(found, hit);
+                        }
+                    }
+                    for (; ch < c; ch++)
+                    {
+                        T max = Unsafe.Add(ref ys, outIndex + ch);
+                        for (int p = 0; p < window; p++)
+                        {
+                            int at = first + ((p / g.KernelW) * g.Width + p % g.KernelW) * c + ch;
+                            if (Unsafe.Add(ref xs, at) == max)
+                            {
+                                Unsafe.Add(ref dxs, at) += Unsafe.Add(ref dys, outIndex + ch);
+                                break;
+                            }
+                        }
+                    }
+                }
+    }
+
+    /// <summary>The max-pool backward one element at a time (the reference).</summary>
+    public static void MaxBackwardAccumulateReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Check(g, x.Length, y.Length);

@@ -37,6 +37,11 @@ public interface ISimd<TSelf, T>
     static abstract TSelf GreaterThan(TSelf a, TSelf b);
     /// <summary>Lane-wise mask &amp; value (keeps value where the mask is set).</summary>
     static abstract TSelf And(TSelf mask, TSelf value);
+    /// <summary>Lane-wise mask: all bits set where a == b.</summary>
+    static abstract TSelf EqualMask(TSelf a, TSelf b);
+    /// <summary>value with the lanes of mask cleared (value &amp; ~mask).</summary>
+    static abstract TSelf AndNot(TSelf value, TSelf mask);
+    static abstract TSelf Or(TSelf a, TSelf b);
     static abstract T Sum(TSelf a);
     static abstract T MaxAcross(TSelf a);
 }
@@ -63,6 +68,9 @@ public readonly struct V512<T> : ISimd<V512<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> Sqrt(V512<T> a) => new(Vector512.Sqrt(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> GreaterThan(V512<T> a, V512<T> b) => new(Vector512.GreaterThan(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> And(V512<T> mask, V512<T> value) => new(mask.V & value.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> EqualMask(V512<T> a, V512<T> b) => new(Vector512.Equals(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> AndNot(V512<T> value, V512<T> mask) => new(Vector512.AndNot(value.V, mask.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512<T> Or(V512<T> a, V512<T> b) => new(a.V | b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(V512<T> a) => Vector512.Sum(a.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T MaxAcross(V512<T> a) => V256<T>.MaxAcross(new V256<T>(Vector256.Max(a.V.GetLower(), a.V.GetUpper())));
 
@@ -107,6 +115,9 @@ public readonly struct V256<T> : ISimd<V256<T>, T> where T : unmanaged, IFloatin
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> Sqrt(V256<T> a) => new(Vector256.Sqrt(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> GreaterThan(V256<T> a, V256<T> b) => new(Vector256.GreaterThan(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> And(V256<T> mask, V256<T> value) => new(mask.V & value.V);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> EqualMask(V256<T> a, V256<T> b) => new(Vector256.Equals(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> AndNot(V256<T> value, V256<T> mask) => new(Vector256.AndNot(value.V, mask.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256<T> Or(V256<T> a, V256<T> b) => new(a.V | b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sum(V256<T> a) => Vector256.Sum(a.V);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
