@@ -8,7 +8,8 @@ namespace Engine.Tests;
 
 public class BatchNormTests
 {
-    [TestCase(1, 3), TestCase(37, 17), TestCase(96, 33), TestCase(225, 64)]
+    // 1200 and 7200 rows run on the whole team (per-member partial sums).
+    [TestCase(1, 3), TestCase(37, 17), TestCase(96, 33), TestCase(225, 64), TestCase(1200, 19), TestCase(7200, 64)]
     public void TrainingForwardMatchesTheTextbookFormula(int rows, int channels)
     {
         var x = TestData.Random<float>(rows * channels, 1, -2, 3);
@@ -22,6 +23,25 @@ public class BatchNormTests
         BatchNorm.ForwardTraining<float>(x, channels, gamma, beta, 0.99f, 1e-3f, mm, mv, mean, invStd, y);
         // rows == 1: every x equals its mean, y = beta exactly.
         for (int i = 0; i < y.Length; i++) Assert.That(y[i], Is.EqualTo(expected[i]).Within(2e-5 * Math.Max(1, Math.Abs(expected[i]))), $"y[{i}]");
+    }
+
+    [TestCase(5, 3), TestCase(1200, 19), TestCase(7200, 64)]
+    public void TrainingBackwardMatchesTheTextbookFormula(int rows, int channels)
+    {
+        var x = TestData.Random<double>(rows * channels, 11, -2, 3);
+        var dy = TestData.Random<double>(rows * channels, 12);
+        var gamma = TestData.Random<double>(channels, 13, 0.5, 1.5);
+        var beta = new double[channels];
+        double[] expectedDx = new double[x.Length], expectedDGamma = new double[channels], expectedDBeta = new double[channels];
+        BatchNorm.BackwardTrainingReference<double>(x, dy, channels, gamma, 1e-3, expectedDx, expectedDGamma, expectedDBeta);
+
+        double[] mm = new double[channels], mv = new double[channels], mean = new double[channels], invStd = new double[channels], y = new double[x.Length];
+        BatchNorm.ForwardTraining<double>(x, channels, gamma, beta, 0.99, 1e-3, mm, mv, mean, invStd, y);
+        double[] dx = new double[x.Length], dGamma = new double[channels], dBeta = new double[channels];
+        BatchNorm.Backward<double>(x, dy, channels, gamma, mean, invStd, training: true, dx, dGamma, dBeta);
+        TestData.AssertClose<double>(dx, expectedDx, 1e-9, "dx");
+        TestData.AssertClose<double>(dGamma, expectedDGamma, 1e-9, "dGamma");
+        TestData.AssertClose<double>(dBeta, expectedDBeta, 1e-9, "dBeta");
     }
 
     [Test]

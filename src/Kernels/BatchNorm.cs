@@ -24,10 +24,11 @@ public static class BatchNorm
         int rows = Rows(x.Length, channels, y.Length);
         T inverseRows = T.One / T.CreateChecked(rows);
         mean.Clear();
-        Reductions.SumAxisAccumulate(x, 1, rows, channels, inverseRows, mean);
+        ChannelSums(x, x, mean, channels, ChannelSum.Plain, mean);
+        for (int c = 0; c < channels; c++) mean[c] *= inverseRows;
         Span<T> variance = invStd; // computed in place: variance first, then 1/sqrt(variance + eps)
         variance.Clear();
-        CenteredProducts(x, x, mean, channels, centerFirst: true, variance);
+        ChannelSums(x, x, mean, channels, ChannelSum.CenteredSquares, variance);
         for (int c = 0; c < channels; c++)
         {
             T v = variance[c] * inverseRows;
@@ -61,8 +62,7 @@ public static class BatchNorm
         }
         Span<T> zero = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         zero.Clear();
-        y.Clear();
-        AffineAccumulate(x, x, channels, scale, zero, shift, y);
+        ParallelAffine(x, x, channels, scale, zero, shift, y, accumulate: false);
     }
 
     /// <summary>
@@ -81,8 +81,8 @@ public static class BatchNorm
         Span<T> sumDyCentered = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         sumDy.Clear();
         sumDyCentered.Clear();
-        Reductions.SumAxisAccumulate(dy, 1, rows, channels, T.One, sumDy);
-        CenteredProducts(dy, x, mean, channels, centerFirst: false, sumDyCentered);
+        ChannelSums(dy, dy, mean, channels, ChannelSum.Plain, sumDy);
+        ChannelSums(dy, x, mean, channels, ChannelSum.CenteredProducts, sumDyCentered);
         for (int c = 0; c < channels; c++)
         {
             if (!dGamma.IsEmpty) dGamma[c] += sumDyCentered[c] * invStd[c];
@@ -104,7 +104,73 @@ public static class BatchNorm
             }
             else b[c] = e[c] = T.Zero;
         }
-        AffineAccumulate(dy, x, channels, a, b, e, dx);
+        ParallelAffine(dy, x, channels, a, b, e, dx, accumulate: true);
+    }
+
+    enum ChannelSum { Plain, CenteredSquares, CenteredProducts }
+
+    /// <summary>
+    /// result[c] += sum over rows of p (Plain), (p - mean)^2 (CenteredSquares) or
+    /// p * (q - mean) (CenteredProducts). Rows are split over the team; each member sums its
+    /// share into its own partial row, and the partials are added up afterwards.
+    /// </summary>
+    static unsafe void ChannelSums<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> mean, int channels, ChannelSum kind, Span<T> result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = p.Length / channels, members = TeamFor.Members();
+        var partials = Scratch<T>.Get(members * channels);
+        partials.AsSpan(0, members * channels).Clear();
+        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pm = mean) fixed (T* pr = partials)
+            TeamFor.Run(rows, new ChannelSumBody<T>(pp, pq, pm, channels, kind, pr), minimumPerMember: 256);
+        for (int m = 0; m < members; m++)
+            Elementwise.Axpy(T.One, partials.AsSpan(m * channels, channels), result);
+    }
+
+    unsafe readonly struct ChannelSumBody<T>(T* p, T* q, T* mean, int channels, ChannelSum kind, T* partials) : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int n = (end - start) * channels;
+            var ps = new ReadOnlySpan<T>(p + (long)start * channels, n);
+            var own = new Span<T>(partials + (long)member * channels, channels);
+            var m = new ReadOnlySpan<T>(mean, channels);
+            switch (kind)
+            {
+                case ChannelSum.Plain: Reductions.SumAxisAccumulate(ps, 1, end - start, channels, T.One, own); break;
+                case ChannelSum.CenteredSquares: CenteredProducts(ps, ps, m, channels, centerFirst: true, own); break;
+                default: CenteredProducts(ps, new ReadOnlySpan<T>(q + (long)start * channels, n), m, channels, centerFirst: false, own); break;
+            }
+        }
+    }
+
+    /// <summary>output (+)= a * p + b * q + e per channel, rows split over the team.</summary>
+    static unsafe void ParallelAffine<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pa = a) fixed (T* pb = b) fixed (T* pe = e) fixed (T* po = output)
+            TeamFor.Run(p.Length / channels, new AffineBody<T>(pp, pq, channels, pa, pb, pe, po, accumulate), minimumPerMember: 256);
+    }
+
+    unsafe readonly struct AffineBody<T>(T* p, T* q, int channels, T* a, T* b, T* e, T* output, bool accumulate) : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int n = (end - start) * channels;
+            long offset = (long)start * channels;
+            var o = new Span<T>(output + offset, n);
+            if (!accumulate) o.Clear();
+            AffineAccumulate(new ReadOnlySpan<T>(p + offset, n), new ReadOnlySpan<T>(q + offset, n), channels,
+                new ReadOnlySpan<T>(a, channels), new ReadOnlySpan<T>(b, channels), new ReadOnlySpan<T>(e, channels), o);
+        }
+    }
+
+    /// <summary>A per-thread scratch array, grown as needed and kept (no allocation once warm).</summary>
+    static class Scratch<T> where T : unmanaged
+    {
+        [ThreadStatic] static T[]? _array;
+        public static T[] Get(int length) => _array is { } a && a.Length >= length ? a : _array = new T[length];
     }
 
     /// <summary>acc[c] += sum_r (p[r,c] - (centerFirst ? mean[c] : 0)) * (q[r,c] - mean[c]).</summary>
@@ -195,6 +261,39 @@ public static class BatchNorm
             variance /= T.CreateChecked(rows);
             for (int r = 0; r < rows; r++)
                 y[r * channels + c] = gamma[c] * (x[r * channels + c] - mean) / T.Sqrt(variance + epsilon) + beta[c];
+        }
+    }
+
+    /// <summary>
+    /// Training backward by the textbook formula, one channel at a time (the reference):
+    /// dx = gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat)), dGamma = sum(dy * xhat),
+    /// dBeta = sum(dy), all overwritten.
+    /// </summary>
+    public static void BackwardTrainingReference<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int channels, ReadOnlySpan<T> gamma, T epsilon,
+        Span<T> dx, Span<T> dGamma, Span<T> dBeta) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = Rows(x.Length, channels, dy.Length);
+        T count = T.CreateChecked(rows);
+        for (int c = 0; c < channels; c++)
+        {
+            T mean = T.Zero, variance = T.Zero;
+            for (int r = 0; r < rows; r++) mean += x[r * channels + c];
+            mean /= count;
+            for (int r = 0; r < rows; r++) variance += (x[r * channels + c] - mean) * (x[r * channels + c] - mean);
+            T std = T.Sqrt(variance / count + epsilon);
+            T sumDy = T.Zero, sumDyXhat = T.Zero;
+            for (int r = 0; r < rows; r++)
+            {
+                sumDy += dy[r * channels + c];
+                sumDyXhat += dy[r * channels + c] * (x[r * channels + c] - mean) / std;
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                T xhat = (x[r * channels + c] - mean) / std;
+                dx[r * channels + c] = gamma[c] / std * (dy[r * channels + c] - sumDy / count - xhat * sumDyXhat / count);
+            }
+            dGamma[c] = sumDyXhat;
+            dBeta[c] = sumDy;
         }
     }
 

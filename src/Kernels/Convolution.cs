@@ -60,72 +60,89 @@ public readonly record struct ConvGeometry(
 /// </summary>
 public static class Convolution
 {
-    /// <summary>cols[Rows, Patch] = the window of every output position (zeros in the padding).</summary>
-    public static void Im2Col<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>cols[Rows, Patch] = the window of every output position (zeros in the padding); rows split over the team.</summary>
+    public static unsafe void Im2Col<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Check(g, x.Length, cols.Length);
-        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
-        int row = 0;
-        for (int n = 0; n < g.Batch; n++)
-            for (int y = 0; y < oh; y++)
-                for (int xo = 0; xo < ow; xo++, row++)
-                {
-                    var dst = cols.Slice(row * g.Patch, g.Patch);
-                    int x0 = xo * g.StrideW - g.PadLeft;
-                    for (int i = 0; i < g.KernelH; i++)
-                    {
-                        int ih = y * g.StrideH - g.PadTop + i;
-                        var d = dst.Slice(i * segment, segment);
-                        if ((uint)ih >= (uint)g.Height) { d.Clear(); continue; }
-                        int rowBase = (n * g.Height + ih) * g.Width;
-                        if (x0 >= 0 && x0 + g.KernelW <= g.Width)
-                        {
-                            // The whole window row lies inside: one copy of KW*C values.
-                            x.Slice((rowBase + x0) * c, segment).CopyTo(d);
-                            continue;
-                        }
-                        for (int j = 0; j < g.KernelW; j++)
-                        {
-                            int iw = x0 + j;
-                            var dj = d.Slice(j * c, c);
-                            if ((uint)iw >= (uint)g.Width) dj.Clear();
-                            else x.Slice((rowBase + iw) * c, c).CopyTo(dj);
-                        }
-                    }
-                }
+        fixed (T* px = x) fixed (T* pc = cols)
+            TeamFor.Run(g.Rows, new Im2ColRows<T>(g, px, pc), minimumPerMember: 64);
     }
 
-    /// <summary>dx += the windows of dCols scattered back to where Im2Col read them (padding dropped).</summary>
-    public static void Col2ImAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dCols, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dx += the windows of dCols scattered back to where Im2Col read them (padding dropped); images split over the team.</summary>
+    public static unsafe void Col2ImAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dCols, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Check(g, dx.Length, dCols.Length);
-        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
-        int row = 0;
-        for (int n = 0; n < g.Batch; n++)
-            for (int y = 0; y < oh; y++)
-                for (int xo = 0; xo < ow; xo++, row++)
+        // Windows of one image overlap in dx, windows of different images never do: split by image.
+        fixed (T* pd = dCols) fixed (T* px = dx)
+            TeamFor.Run(g.Batch, new Col2ImImages<T>(g, pd, px));
+    }
+
+    unsafe readonly struct Im2ColRows<T>(ConvGeometry g, T* x, T* cols) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
+            var input = new ReadOnlySpan<T>(x, g.InputLength);
+            for (int row = start; row < end; row++)
+            {
+                int n = row / (oh * ow), y = row / ow % oh, xo = row % ow;
+                var dst = new Span<T>(cols + (long)row * g.Patch, g.Patch);
+                int x0 = xo * g.StrideW - g.PadLeft;
+                for (int i = 0; i < g.KernelH; i++)
                 {
-                    var src = dCols.Slice(row * g.Patch, g.Patch);
-                    int x0 = xo * g.StrideW - g.PadLeft;
-                    for (int i = 0; i < g.KernelH; i++)
+                    int ih = y * g.StrideH - g.PadTop + i;
+                    var d = dst.Slice(i * segment, segment);
+                    if ((uint)ih >= (uint)g.Height) { d.Clear(); continue; }
+                    int rowBase = (n * g.Height + ih) * g.Width;
+                    if (x0 >= 0 && x0 + g.KernelW <= g.Width)
                     {
-                        int ih = y * g.StrideH - g.PadTop + i;
-                        if ((uint)ih >= (uint)g.Height) continue;
-                        int rowBase = (n * g.Height + ih) * g.Width;
-                        var s = src.Slice(i * segment, segment);
-                        if (x0 >= 0 && x0 + g.KernelW <= g.Width)
-                        {
-                            Elementwise.Axpy(T.One, s, dx.Slice((rowBase + x0) * c, segment));
-                            continue;
-                        }
-                        for (int j = 0; j < g.KernelW; j++)
-                        {
-                            int iw = x0 + j;
-                            if ((uint)iw < (uint)g.Width)
-                                Elementwise.Axpy(T.One, s.Slice(j * c, c), dx.Slice((rowBase + iw) * c, c));
-                        }
+                        // The whole window row lies inside: one copy of KW*C values.
+                        input.Slice((rowBase + x0) * c, segment).CopyTo(d);
+                        continue;
+                    }
+                    for (int j = 0; j < g.KernelW; j++)
+                    {
+                        int iw = x0 + j;
+                        var dj = d.Slice(j * c, c);
+                        if ((uint)iw >= (uint)g.Width) dj.Clear();
+                        else input.Slice((rowBase + iw) * c, c).CopyTo(dj);
                     }
                 }
+            }
+        }
+    }
+
+    unsafe readonly struct Col2ImImages<T>(ConvGeometry g, T* dCols, T* dx) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, segment = g.KernelW * c;
+            var gradient = new Span<T>(dx, g.InputLength);
+            for (int row = start * oh * ow; row < end * oh * ow; row++)
+            {
+                int n = row / (oh * ow), y = row / ow % oh, xo = row % ow;
+                var src = new ReadOnlySpan<T>(dCols + (long)row * g.Patch, g.Patch);
+                int x0 = xo * g.StrideW - g.PadLeft;
+                for (int i = 0; i < g.KernelH; i++)
+                {
+                    int ih = y * g.StrideH - g.PadTop + i;
+                    if ((uint)ih >= (uint)g.Height) continue;
+                    int rowBase = (n * g.Height + ih) * g.Width;
+                    var s = src.Slice(i * segment, segment);
+                    if (x0 >= 0 && x0 + g.KernelW <= g.Width)
+                    {
+                        Elementwise.Axpy(T.One, s, gradient.Slice((rowBase + x0) * c, segment));
+                        continue;
+                    }
+                    for (int j = 0; j < g.KernelW; j++)
+                    {
+                        int iw = x0 + j;
+                        if ((uint)iw < (uint)g.Width)
+                            Elementwise.Axpy(T.One, s.Slice(j * c, c), gradient.Slice((rowBase + iw) * c, c));
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>
