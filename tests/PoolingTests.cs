@@ -30,6 +30,10 @@ public class PoolingTests
         Assert.That(y, Is.EqualTo(expectedMax), "max 512");
         Pooling.MaxForward<float, V256<float>>(g, x, y);
         Assert.That(y, Is.EqualTo(expectedMax), "max 256");
+        Pooling.MaxForward<float>(g, x, y);
+        Assert.That(y, Is.EqualTo(expectedMax), "max on the team");
+        Pooling.AverageForward<float>(g, x, y);
+        TestData.AssertClose<float>(y, expectedAvg, 1e-5, "average on the team");
         Pooling.AverageForward<float, V512<float>>(g, x, y);
         TestData.AssertClose<float>(y, expectedAvg, 1e-5, "average 512");
         Pooling.AverageForward<float, V256<float>>(g, x, y);
@@ -44,12 +48,13 @@ public class PoolingTests
         var dxStart = TestData.Random<float>(x.Length, 6);
         var expectedDx = (float[])dxStart.Clone();
         Pooling.MaxBackwardAccumulateReference<float>(g, x, expectedMax, dy, expectedDx);
-        foreach (bool wide in new[] { true, false })
+        foreach (string path in new[] { "512", "256", "team" })
         {
             var dx = (float[])dxStart.Clone();
-            if (wide) Pooling.MaxBackwardAccumulate<float, V512<float>>(g, x, expectedMax, dy, dx);
-            else Pooling.MaxBackwardAccumulate<float, V256<float>>(g, x, expectedMax, dy, dx);
-            Assert.That(dx, Is.EqualTo(expectedDx), $"max backward wide={wide}");
+            if (path == "512") Pooling.MaxBackwardAccumulate<float, V512<float>>(g, x, expectedMax, dy, dx);
+            else if (path == "256") Pooling.MaxBackwardAccumulate<float, V256<float>>(g, x, expectedMax, dy, dx);
+            else Pooling.MaxBackwardAccumulate<float>(g, x, expectedMax, dy, dx);
+            Assert.That(dx, Is.EqualTo(expectedDx), $"max backward ({path})");
         }
         Assert.That(expectedDx.Sum() - dxStart.Sum(), Is.EqualTo(dy.Sum()).Within(1e-3), "each gradient lands exactly once");
     }

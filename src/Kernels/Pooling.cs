@@ -10,17 +10,67 @@ namespace Engine.Kernels;
 /// </summary>
 public static class Pooling
 {
-    /// <summary>y[n,oy,ox,c] = max over the window of x.</summary>
+    /// <summary>y[n,oy,ox,c] = max over the window of x; output positions split over the team.</summary>
     public static void MaxForward<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => OnTeam(g, x, y, default, default, PoolPass.Max);
+
+    /// <summary>y[n,oy,ox,c] = mean over the window of x; output positions split over the team.</summary>
+    public static void AverageForward<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => OnTeam(g, x, y, default, default, PoolPass.Average);
+
+    enum PoolPass { Max, Average, MaxBackward }
+
+    static unsafe void OnTeam<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, PoolPass pass)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, MaxReduce<T>>(g, x, y); else Forward<T, V256<T>, MaxReduce<T>>(g, x, y);
+        Check(g, x.Length, y.Length);
+        if (pass == PoolPass.MaxBackward) Check(g, dx.Length, dy.Length);
+        fixed (T* px = x) fixed (T* py = y) fixed (T* pdy = dy) fixed (T* pdx = dx)
+        {
+            var body = new PoolBody<T>(g, px, py, pdy, pdx, pass);
+            // The backward scatters into overlapping windows: split by image, where they never overlap.
+            if (pass == PoolPass.MaxBackward) TeamFor.Run(g.Batch, body);
+            else TeamFor.Run(g.Batch * g.OutHeight, body, minimumPerMember: 4);
+        }
     }
 
-    /// <summary>y[n,oy,ox,c] = mean over the window of x.</summary>
-    public static void AverageForward<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    unsafe readonly struct PoolBody<T>(ConvGeometry g, T* x, T* y, T* dy, T* dx, PoolPass pass) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, SumReduce<T>>(g, x, y); else Forward<T, V256<T>, SumReduce<T>>(g, x, y);
-        Elementwise.Scale(T.One / T.CreateChecked(g.KernelH * g.KernelW), y);
+        public void Execute(int member, int start, int end)
+        {
+            // Forward shares are runs of output rows, the backward's are whole images.
+            int rowsPerUnit = pass == PoolPass.MaxBackward ? g.OutHeight : 1;
+            var part = g with { Batch = 1 };
+            int inImage = g.Height * g.Width * g.Channels, outRow = g.OutWidth * g.Channels, outImage = g.OutHeight * outRow;
+            for (int unit = start; unit < end; unit++)
+            {
+                int firstRow = unit * rowsPerUnit;
+                int n = firstRow / g.OutHeight, oy = firstRow % g.OutHeight;
+                // One image (backward) or one output row (forward) as a batch-1 geometry.
+                var sub = pass == PoolPass.MaxBackward ? part : part with { Height = g.KernelH, PadTop = 0 };
+                long xOffset = (long)n * inImage + (long)oy * g.StrideH * g.Width * g.Channels;
+                long yOffset = (long)n * outImage + (long)oy * outRow;
+                int xLength = sub.InputLength, yLength = sub.Rows * g.Channels;
+                var xs = new ReadOnlySpan<T>(x + xOffset, xLength);
+                var ys = new Span<T>(y + yOffset, yLength);
+                switch (pass)
+                {
+                    case PoolPass.Max:
+                        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, MaxReduce<T>>(sub, xs, ys); else Forward<T, V256<T>, MaxReduce<T>>(sub, xs, ys);
+                        break;
+                    case PoolPass.Average:
+                        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>, SumReduce<T>>(sub, xs, ys); else Forward<T, V256<T>, SumReduce<T>>(sub, xs, ys);
+                        Elementwise.Scale(T.One / T.CreateChecked(g.KernelH * g.KernelW), ys);
+                        break;
+                    default:
+                        var dys = new ReadOnlySpan<T>(dy + yOffset, yLength);
+                        var dxs = new Span<T>(dx + xOffset, xLength);
+                        if (V512<T>.IsHardwareAccelerated) MaxBackwardAccumulate<T, V512<T>>(sub, xs, ys, dys, dxs);
+                        else MaxBackwardAccumulate<T, V256<T>>(sub, xs, ys, dys, dxs);
+                        break;
+                }
+            }
+        }
     }
 
     interface IReduce<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -111,10 +161,7 @@ public static class Pooling
     /// </summary>
     public static void MaxBackwardAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (V512<T>.IsHardwareAccelerated) MaxBackwardAccumulate<T, V512<T>>(g, x, y, dy, dx);
-        else MaxBackwardAccumulate<T, V256<T>>(g, x, y, dy, dx);
-    }
+        => OnTeam(g, x, y, dy, dx, PoolPass.MaxBackward);
 
     public static void MaxBackwardAccumulate<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
