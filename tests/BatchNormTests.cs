@@ -45,7 +45,7 @@ public class BatchNormTests
     }
 
     [Test]
-    public void SimdRowKernelsMatchScalarTailsAtBothWidths()
+    public void SimdRowKernelsMatchScalarReferencesAtBothWidths()
     {
         int rows = 7, channels = 37;
         var p = TestData.Random<float>(rows * channels, 4);
@@ -54,31 +54,58 @@ public class BatchNormTests
         var a = TestData.Random<float>(channels, 7);
         var b = TestData.Random<float>(channels, 8);
         var e = TestData.Random<float>(channels, 9);
-        var expectedAcc = new double[channels];
         var expectedOut = new double[rows * channels];
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < channels; c++)
             {
                 int i = r * channels + c;
-                expectedAcc[c] += ((double)p[i] - m[c]) * ((double)q[i] - m[c]);
                 expectedOut[i] = (double)a[c] * p[i] + (double)b[c] * q[i] + e[c];
             }
+        float[] m1 = new float[channels], m2 = new float[channels], g1 = new float[channels], g2 = new float[channels];
+        BatchNorm.TwoSumsReference<float, BatchNorm.MomentsTerms<float>>(p, p, m, channels, m1, m2);
+        BatchNorm.TwoSumsReference<float, BatchNorm.GradientTerms<float>>(p, q, m, channels, g1, g2);
         foreach (bool wide in new[] { true, false })
         {
-            var acc = new float[channels];
+            float[] f1 = new float[channels], f2 = new float[channels], h1 = new float[channels], h2 = new float[channels];
             var output = new float[rows * channels];
             if (wide)
             {
-                BatchNorm.CenteredProducts<float, V512<float>>(p, q, m, channels, true, acc);
+                BatchNorm.TwoSums<float, V512<float>, BatchNorm.MomentsTerms<float>>(p, p, m, channels, f1, f2);
+                BatchNorm.TwoSums<float, V512<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, h1, h2);
                 BatchNorm.AffineAccumulate<float, V512<float>>(p, q, channels, a, b, e, output);
             }
             else
             {
-                BatchNorm.CenteredProducts<float, V256<float>>(p, q, m, channels, true, acc);
+                BatchNorm.TwoSums<float, V256<float>, BatchNorm.MomentsTerms<float>>(p, p, m, channels, f1, f2);
+                BatchNorm.TwoSums<float, V256<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, h1, h2);
                 BatchNorm.AffineAccumulate<float, V256<float>>(p, q, channels, a, b, e, output);
             }
-            for (int c = 0; c < channels; c++) Assert.That(acc[c], Is.EqualTo(expectedAcc[c]).Within(1e-5), $"centered products wide={wide}");
+            TestData.AssertClose<float>(f1, m1, 1e-5, $"shifted sums wide={wide}");
+            TestData.AssertClose<float>(f2, m2, 1e-5, $"shifted squares wide={wide}");
+            TestData.AssertClose<float>(h1, g1, 1e-5, $"gradient sums wide={wide}");
+            TestData.AssertClose<float>(h2, g2, 1e-5, $"gradient products wide={wide}");
             for (int i = 0; i < output.Length; i++) Assert.That(output[i], Is.EqualTo(expectedOut[i]).Within(1e-5), $"affine wide={wide}");
+        }
+    }
+
+    [Test]
+    public void OnePassVarianceKeepsItsDigitsForAFarOffMean()
+    {
+        // Mean 1000, standard deviation 0.01: sum(x^2) - sum(x)^2 would lose every digit in float.
+        int rows = 4096, channels = 3;
+        var x = TestData.Random<float>(rows * channels, 21, -0.01 * Math.Sqrt(3), 0.01 * Math.Sqrt(3)).Select(v => v + 1000f).ToArray();
+        double[] xd = x.Select(v => (double)v).ToArray();
+        float[] mm = new float[channels], mv = new float[channels], mean = new float[channels], invStd = new float[channels], y = new float[x.Length];
+        float[] gamma = [1, 1, 1], beta = [0, 0, 0];
+        BatchNorm.ForwardTraining<float>(x, channels, gamma, beta, 0f, 1e-6f, mm, mv, mean, invStd, y);
+        for (int c = 0; c < channels; c++)
+        {
+            double mu = 0, variance = 0;
+            for (int r = 0; r < rows; r++) mu += xd[r * channels + c];
+            mu /= rows;
+            for (int r = 0; r < rows; r++) variance += (xd[r * channels + c] - mu) * (xd[r * channels + c] - mu);
+            variance /= rows;
+            Assert.That(mv[c], Is.EqualTo(variance).Within(0.01 * variance), $"variance of channel {c}");
         }
     }
 

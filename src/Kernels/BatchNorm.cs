@@ -23,15 +23,17 @@ public static class BatchNorm
     {
         int rows = Rows(x.Length, channels, y.Length);
         T inverseRows = T.One / T.CreateChecked(rows);
-        mean.Clear();
-        ChannelSums(x, x, mean, channels, ChannelSum.Plain, mean);
-        for (int c = 0; c < channels; c++) mean[c] *= inverseRows;
-        Span<T> variance = invStd; // computed in place: variance first, then 1/sqrt(variance + eps)
-        variance.Clear();
-        ChannelSums(x, x, mean, channels, ChannelSum.CenteredSquares, variance);
+        // One pass: moments about the first row (close to the mean, so the difference of
+        // squares below does not cancel away the variance's significant digits).
+        Span<T> shift = channels <= 1024 ? stackalloc T[channels] : new T[channels];
+        x[..channels].CopyTo(shift);
+        Span<T> sum = mean, sumSquares = invStd; // reused in place as the results are formed
+        ChannelSums(x, x, shift, channels, ChannelSum.ShiftedMoments, sum, sumSquares);
         for (int c = 0; c < channels; c++)
         {
-            T v = variance[c] * inverseRows;
+            T d = sum[c] * inverseRows;
+            T v = T.Max(sumSquares[c] * inverseRows - d * d, T.Zero);
+            mean[c] = shift[c] + d;
             movingMean[c] = momentum * movingMean[c] + (T.One - momentum) * mean[c];
             movingVariance[c] = momentum * movingVariance[c] + (T.One - momentum) * v;
             invStd[c] = T.One / T.Sqrt(v + epsilon);
@@ -79,10 +81,7 @@ public static class BatchNorm
         T inverseRows = T.One / T.CreateChecked(rows);
         Span<T> sumDy = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         Span<T> sumDyCentered = channels <= 1024 ? stackalloc T[channels] : new T[channels];
-        sumDy.Clear();
-        sumDyCentered.Clear();
-        ChannelSums(dy, dy, mean, channels, ChannelSum.Plain, sumDy);
-        ChannelSums(dy, x, mean, channels, ChannelSum.CenteredProducts, sumDyCentered);
+        ChannelSums(dy, x, mean, channels, ChannelSum.GradientSums, sumDy, sumDyCentered);
         for (int c = 0; c < channels; c++)
         {
             if (!dGamma.IsEmpty) dGamma[c] += sumDyCentered[c] * invStd[c];
@@ -107,40 +106,44 @@ public static class BatchNorm
         ParallelAffine(dy, x, channels, a, b, e, dx, accumulate: true);
     }
 
-    enum ChannelSum { Plain, CenteredSquares, CenteredProducts }
+    enum ChannelSum { ShiftedMoments, GradientSums }
 
     /// <summary>
-    /// result[c] += sum over rows of p (Plain), (p - mean)^2 (CenteredSquares) or
-    /// p * (q - mean) (CenteredProducts). Rows are split over the team; each member sums its
-    /// share into its own partial row, and the partials are added up afterwards.
+    /// first[c], second[c] = per-channel sums over rows, written (not accumulated):
+    /// ShiftedMoments: sum(p - center), sum((p - center)^2); GradientSums: sum(p), sum(p * (q - center)).
+    /// Rows are split over the team; each member sums its share into its own partials, which
+    /// are added up afterwards.
     /// </summary>
-    static unsafe void ChannelSums<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> mean, int channels, ChannelSum kind, Span<T> result)
+    static unsafe void ChannelSums<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, ChannelSum kind, Span<T> first, Span<T> second)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = p.Length / channels, members = TeamFor.Members();
-        var partials = Scratch<T>.Get(members * channels);
-        partials.AsSpan(0, members * channels).Clear();
-        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pm = mean) fixed (T* pr = partials)
-            TeamFor.Run(rows, new ChannelSumBody<T>(pp, pq, pm, channels, kind, pr), minimumPerMember: 256);
+        var partials = Scratch<T>.Get(2 * members * channels);
+        partials.AsSpan(0, 2 * members * channels).Clear();
+        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pc = center) fixed (T* pr = partials)
+            TeamFor.Run(rows, new ChannelSumBody<T>(pp, pq, pc, channels, kind, pr), minimumPerMember: 256);
+        first.Clear();
+        second.Clear();
         for (int m = 0; m < members; m++)
-            Elementwise.Axpy(T.One, partials.AsSpan(m * channels, channels), result);
+        {
+            Elementwise.Axpy(T.One, partials.AsSpan(2 * m * channels, channels), first);
+            Elementwise.Axpy(T.One, partials.AsSpan((2 * m + 1) * channels, channels), second);
+        }
     }
 
-    unsafe readonly struct ChannelSumBody<T>(T* p, T* q, T* mean, int channels, ChannelSum kind, T* partials) : IRangeBody
+    unsafe readonly struct ChannelSumBody<T>(T* p, T* q, T* center, int channels, ChannelSum kind, T* partials) : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)
         {
             int n = (end - start) * channels;
             var ps = new ReadOnlySpan<T>(p + (long)start * channels, n);
-            var own = new Span<T>(partials + (long)member * channels, channels);
-            var m = new ReadOnlySpan<T>(mean, channels);
-            switch (kind)
-            {
-                case ChannelSum.Plain: Reductions.SumAxisAccumulate(ps, 1, end - start, channels, T.One, own); break;
-                case ChannelSum.CenteredSquares: CenteredProducts(ps, ps, m, channels, centerFirst: true, own); break;
-                default: CenteredProducts(ps, new ReadOnlySpan<T>(q + (long)start * channels, n), m, channels, centerFirst: false, own); break;
-            }
+            var qs = new ReadOnlySpan<T>(q + (long)start * channels, n);
+            var c = new ReadOnlySpan<T>(center, channels);
+            var first = new Span<T>(partials + 2L * member * channels, channels);
+            var second = new Span<T>(partials + (2L * member + 1) * channels, channels);
+            if (kind == ChannelSum.ShiftedMoments) ShiftedMoments(ps, c, channels, first, second);
+            else GradientSums(ps, qs, c, channels, first, second);
         }
     }
 
@@ -173,24 +176,55 @@ public static class BatchNorm
         public static T[] Get(int length) => _array is { } a && a.Length >= length ? a : _array = new T[length];
     }
 
-    /// <summary>acc[c] += sum_r (p[r,c] - (centerFirst ? mean[c] : 0)) * (q[r,c] - mean[c]).</summary>
-    public static void CenteredProducts<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> mean, int channels, bool centerFirst, Span<T> acc)
+    /// <summary>sum[c] += sum_r (x[r,c] - shift[c]); sumSquares[c] += sum_r (x[r,c] - shift[c])^2.</summary>
+    public static void ShiftedMoments<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> shift, int channels, Span<T> sum, Span<T> sumSquares)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) CenteredProducts<T, V512<T>>(p, q, mean, channels, centerFirst, acc);
-        else CenteredProducts<T, V256<T>>(p, q, mean, channels, centerFirst, acc);
+        if (V512<T>.IsHardwareAccelerated) TwoSums<T, V512<T>, MomentsTerms<T>>(x, x, shift, channels, sum, sumSquares);
+        else TwoSums<T, V256<T>, MomentsTerms<T>>(x, x, shift, channels, sum, sumSquares);
     }
 
-    public static void CenteredProducts<T, W>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> mean, int channels, bool centerFirst, Span<T> acc)
-        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    /// <summary>sumDy[c] += sum_r dy[r,c]; sumDyCentered[c] += sum_r dy[r,c] * (x[r,c] - mean[c]).</summary>
+    public static void GradientSums<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, int channels, Span<T> sumDy, Span<T> sumDyCentered)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) TwoSums<T, V512<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered);
+        else TwoSums<T, V256<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered);
+    }
+
+    /// <summary>The two terms one pass sums per element, from p, q and the channel's center.</summary>
+    public interface ITwoTerms<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        static abstract (W First, W Second) Terms<W>(W p, W q, W center) where W : struct, ISimd<W, T>;
+        static abstract (T First, T Second) Terms(T p, T q, T center);
+    }
+
+    /// <summary>(x - shift, (x - shift)^2).</summary>
+    public readonly struct MomentsTerms<T> : ITwoTerms<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (W First, W Second) Terms<W>(W p, W q, W center) where W : struct, ISimd<W, T> { W d = p - center; return (d, d * d); }
+        public static (T First, T Second) Terms(T p, T q, T center) { T d = p - center; return (d, d * d); }
+    }
+
+    /// <summary>(dy, dy * (x - mean)).</summary>
+    public readonly struct GradientTerms<T> : ITwoTerms<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (W First, W Second) Terms<W>(W p, W q, W center) where W : struct, ISimd<W, T> => (p, p * (q - center));
+        public static (T First, T Second) Terms(T p, T q, T center) => (p, p * (q - center));
+    }
+
+    /// <summary>first[c] += sum_r TT.First(p, q, center), second[c] += sum_r TT.Second(...), one pass, vector-wide across channels.</summary>
+    public static void TwoSums<T, W, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TT : ITwoTerms<T>
     {
         int rows = Rows(p.Length, channels, q.Length);
         ref T ps = ref MemoryMarshal.GetReference(p);
         ref T qs = ref MemoryMarshal.GetReference(q);
-        ref T ms = ref MemoryMarshal.GetReference(mean);
-        ref T acs = ref MemoryMarshal.GetReference(acc);
-        W pCenterMask = centerFirst ? W.Broadcast(T.One) : W.Zero;
-        T pCenter = centerFirst ? T.One : T.Zero;
+        ref T cs = ref MemoryMarshal.GetReference(center);
+        ref T fs = ref MemoryMarshal.GetReference(first);
+        ref T ss = ref MemoryMarshal.GetReference(second);
         for (int r = 0; r < rows; r++)
         {
             ref T pr = ref Unsafe.Add(ref ps, r * channels);
@@ -198,17 +232,33 @@ public static class BatchNorm
             int c = 0;
             for (; c <= channels - W.Count; c += W.Count)
             {
-                W m = W.Load(ref Unsafe.Add(ref ms, c));
-                W pv = W.Load(ref Unsafe.Add(ref pr, c)) - m * pCenterMask;
-                ref T ac = ref Unsafe.Add(ref acs, c);
-                W.Store(W.MultiplyAdd(pv, W.Load(ref Unsafe.Add(ref qr, c)) - m, W.Load(ref ac)), ref ac);
+                var (a, b) = TT.Terms(W.Load(ref Unsafe.Add(ref pr, c)), W.Load(ref Unsafe.Add(ref qr, c)), W.Load(ref Unsafe.Add(ref cs, c)));
+                ref T f = ref Unsafe.Add(ref fs, c);
+                ref T s = ref Unsafe.Add(ref ss, c);
+                W.Store(W.Load(ref f) + a, ref f);
+                W.Store(W.Load(ref s) + b, ref s);
             }
             for (; c < channels; c++)
             {
-                T m = Unsafe.Add(ref ms, c);
-                Unsafe.Add(ref acs, c) += (Unsafe.Add(ref pr, c) - m * pCenter) * (Unsafe.Add(ref qr, c) - m);
+                var (a, b) = TT.Terms(Unsafe.Add(ref pr, c), Unsafe.Add(ref qr, c), Unsafe.Add(ref cs, c));
+                Unsafe.Add(ref fs, c) += a;
+                Unsafe.Add(ref ss, c) += b;
             }
         }
+    }
+
+    /// <summary>The scalar form of <see cref="TwoSums{T, W, TT}"/> (the reference).</summary>
+    public static void TwoSumsReference<T, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second)
+        where T : unmanaged, IFloatingPointIeee754<T> where TT : ITwoTerms<T>
+    {
+        int rows = Rows(p.Length, channels, q.Length);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < channels; c++)
+            {
+                var (a, b) = TT.Terms(p[r * channels + c], q[r * channels + c], center[c]);
+                first[c] += a;
+                second[c] += b;
+            }
     }
 
     /// <summary>out[r,c] += a[c] * p[r,c] + b[c] * q[r,c] + e[c].</summary>
