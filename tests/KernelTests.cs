@@ -115,6 +115,22 @@ public class KernelTests
         }
     }
 
+    [Test]
+    public void TeamFillAndAxpyCoverEveryElement()
+    {
+        // Long enough to be split over the team, with a length that does not divide evenly.
+        int n = 200_003;
+        var x = TestData.Random<float>(n, 30);
+        var y0 = TestData.Random<float>(n, 31);
+        var expected = (float[])y0.Clone();
+        Elementwise.AxpyReference(-0.5f, x, expected);
+        var y = (float[])y0.Clone();
+        Elementwise.AxpyOnTeam(-0.5f, x, y);
+        Assert.That(y, Is.EqualTo(expected));
+        Elementwise.FillOnTeam<float>(y, 2.5f);
+        Assert.That(y, Is.All.EqualTo(2.5f));
+    }
+
     [TestCase(1, 7, 5), TestCase(3, 13, 17), TestCase(2, 1, 33)]
     public void SumOverAnAxisMatchesReference(int outer, int axis, int inner)
     {

@@ -207,6 +207,38 @@ public static class Elementwise
         for (int i = 0; i < x.Length; i++) y[i] += alpha * x[i];
     }
 
+    /// <summary>
+    /// y += alpha * x, split over the thread team when long enough to pay for waking it (whole
+    /// activations and gradients are memory-bound passes that one core cannot saturate).
+    /// </summary>
+    public static unsafe void AxpyOnTeam<T>(T alpha, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckSameLength(x.Length, y.Length);
+        fixed (T* px = x) fixed (T* py = y)
+            TeamFor.Run(x.Length, new AxpyBody<T>(alpha, px, py), minimumPerMember: ParallelGrain);
+    }
+
+    /// <summary>y[i] = value for every i, split over the team when long enough.</summary>
+    public static unsafe void FillOnTeam<T>(Span<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        fixed (T* py = y)
+            TeamFor.Run(y.Length, new FillBody<T>(value, py), minimumPerMember: ParallelGrain);
+    }
+
+    /// <summary>Elements per team member below which a pass stays on one core (~128 KB of floats).</summary>
+    const int ParallelGrain = 32 * 1024;
+
+    unsafe readonly struct AxpyBody<T>(T alpha, T* x, T* y) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end) =>
+            Axpy(alpha, new ReadOnlySpan<T>(x + start, end - start), new Span<T>(y + start, end - start));
+    }
+
+    unsafe readonly struct FillBody<T>(T value, T* y) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end) => new Span<T>(y + start, end - start).Fill(value);
+    }
+
     /// <summary>y = alpha * y.</summary>
     public static void Scale<T>(T alpha, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {

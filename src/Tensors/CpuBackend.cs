@@ -8,9 +8,9 @@ public sealed class CpuBackend : IBackend
 {
     public static readonly CpuBackend Instance = new();
 
-    public void Fill<T>(Tensor<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T> => y.Span.Fill(value);
+    public void Fill<T>(Tensor<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.FillOnTeam(y.Span, value);
     public void Copy<T>(Tensor<T> source, Tensor<T> destination) where T : unmanaged, IFloatingPointIeee754<T> => source.Span.CopyTo(destination.Span);
-    public void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.Axpy(alpha, x.Span, y.Span);
+    public void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.AxpyOnTeam(alpha, x.Span, y.Span);
 
     public void Unary<T>(UnaryFunction f, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
