@@ -80,3 +80,60 @@ public class ConvolutionTests
         Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
     }
 }
+
+/// <summary>The chunk-by-chunk convolution (large batches of large maps) against the references.</summary>
+public class ChunkedConvolutionTests
+{
+    // Window matrices of ~300-600 KB per image: one image per chunk, five chunks over the team.
+    [TestCase(5, 10, 10, 40, 3, 1, "same", 8)]
+    [TestCase(5, 11, 9, 40, 3, 2, "valid", 7)]
+    [TestCase(6, 12, 12, 3, 7, 2, "same", 5)]
+    public void ForwardAndBackwardMatchTheReferences(int batch, int h, int w, int c, int k, int s, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
+        var x = TestData.Random<double>(g.InputLength, 1);
+        var kernel = TestData.Random<double>(g.Patch * filters, 2);
+        var bias = TestData.Random<double>(filters, 3);
+        var dy = TestData.Random<double>(g.Rows * filters, 4);
+
+        var expectedY = new double[g.Rows * filters];
+        Convolution.ForwardReference<double>(g, x, kernel, bias, filters, expectedY);
+        var y = new double[g.Rows * filters];
+        ChunkedConvolution.Forward<double>(g, x, kernel, bias, filters, y);
+        TestData.AssertClose<double>(y, expectedY, 1e-12, "forward");
+
+        // Reference backward: whole window matrix, triple-loop GEMMs, col2im.
+        var cols = new double[g.Rows * g.Patch];
+        Convolution.Im2Col<double>(g, x, cols);
+        var expectedDw = TestData.Random<double>(g.Patch * filters, 5);
+        var expectedDb = TestData.Random<double>(filters, 6);
+        var expectedDx = TestData.Random<double>(g.InputLength, 7);
+        var (dW, db, dx) = ((double[])expectedDw.Clone(), (double[])expectedDb.Clone(), (double[])expectedDx.Clone());
+        Gemm.MultiplyReference(true, false, g.Patch, filters, g.Rows, 1.0, cols, g.Patch, dy, filters, 1.0, expectedDw, filters);
+        Reductions.SumAxisAccumulateReference<double>(dy, 1, g.Rows, filters, 1.0, expectedDb);
+        var dCols = new double[g.Rows * g.Patch];
+        Gemm.MultiplyReference(false, true, g.Rows, g.Patch, filters, 1.0, dy, filters, kernel, filters, 0.0, dCols, g.Patch);
+        Convolution.Col2ImAccumulate<double>(g, dCols, expectedDx);
+
+        ChunkedConvolution.Backward<double>(g, x, kernel, dy, filters, dx, dW, db);
+        TestData.AssertClose<double>(dW, expectedDw, 1e-12, "dW");
+        TestData.AssertClose<double>(db, expectedDb, 1e-12, "db");
+        TestData.AssertClose<double>(dx, expectedDx, 1e-12, "dx");
+    }
+
+    [Test]
+    public void TheOpTakesTheChunkedPathForLargeBatches()
+    {
+        var g = ConvGeometry.Create(5, 16, 16, 64, 3, 3, 1, 1, "same");
+        Assert.That(ChunkedConvolution.Suits(g, 2), Is.True, "this shape should go chunk by chunk");
+        var x = TestData.Random<float>(g.InputLength, 8);
+        var kernel = TestData.Random<float>(g.Patch * 16, 9);
+        var expected = new double[g.Rows * 16];
+        Convolution.ForwardReference<double>(g, x.Select(v => (double)v).ToArray(), kernel.Select(v => (double)v).ToArray(), [], 16, expected);
+        using var tape = Tape.Inference();
+        var y = Ops.Conv2D(new Variable<float>(Tensor<float>.FromArray(x, new Shape(5, 16, 16, 64))),
+            new Variable<float>(Tensor<float>.FromArray(kernel, new Shape(3, 3, 64, 16))), null, 1, 1, "same");
+        var actual = y.Value.Span;
+        for (int i = 0; i < expected.Length; i++) Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6 * g.Patch), $"y[{i}]");
+    }
+}

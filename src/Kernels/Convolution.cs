@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Engine.Kernels;
 
@@ -77,7 +79,7 @@ public static class Convolution
             TeamFor.Run(g.Batch, new Col2ImImages<T>(g, pd, px));
     }
 
-    unsafe readonly struct Im2ColRows<T>(ConvGeometry g, T* x, T* cols) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    internal unsafe readonly struct Im2ColRows<T>(ConvGeometry g, T* x, T* cols) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)
         {
@@ -112,7 +114,7 @@ public static class Convolution
         }
     }
 
-    unsafe readonly struct Col2ImImages<T>(ConvGeometry g, T* dCols, T* dx) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    internal unsafe readonly struct Col2ImImages<T>(ConvGeometry g, T* dCols, T* dx) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)
         {
@@ -175,5 +177,112 @@ public static class Convolution
     {
         if (inputLength != g.InputLength || colsLength != g.Rows * g.Patch)
             throw new ArgumentException($"convolution buffers: input {inputLength} (need {g.InputLength}), columns {colsLength} (need {g.Rows * g.Patch})");
+    }
+}
+
+/// <summary>
+/// Convolution forward and backward on the thread team, one batch chunk per step: each
+/// member takes whole images, builds their window matrix in a scratch buffer sized to stay
+/// in L2, and runs single-threaded GEMMs on it. The full im2col matrix (9x the input for a
+/// 3x3 layer) never goes to memory, col2im never races (members own whole images), and the
+/// weight gradient is summed per member and added up at the end.
+/// </summary>
+public static class ChunkedConvolution
+{
+    /// <summary>Window-matrix bytes per chunk: about half of a 1 MB L2, leaving room for weights and output.</summary>
+    const int ChunkBytes = 512 * 1024;
+
+    /// <summary>
+    /// Worth it with at least two images per member and enough rows; otherwise (ResNet's 4x4 and
+    /// 2x2 stages) the whole-matrix path, whose GEMMs spread over the team, is better.
+    /// </summary>
+    public static bool Suits(in ConvGeometry g, int members) => g.Batch >= 2 * members && g.Rows >= 1024;
+
+    static int ImagesPerChunk<T>(in ConvGeometry g) where T : unmanaged
+    {
+        int rowsPerImage = g.OutHeight * g.OutWidth;
+        long bytesPerImage = (long)rowsPerImage * g.Patch * Unsafe.SizeOf<T>();
+        return (int)Math.Clamp(ChunkBytes / Math.Max(1, bytesPerImage), 1, g.Batch);
+    }
+
+    /// <summary>y[rows, F] = im2col(x) * w[patch, F] (+ bias).</summary>
+    public static unsafe void Forward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int perChunk = ImagesPerChunk<T>(g), chunks = (g.Batch + perChunk - 1) / perChunk;
+        fixed (T* px = x) fixed (T* pw = w) fixed (T* pb = bias) fixed (T* py = y)
+            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, bias.IsEmpty ? null : pb, py, null, null, null, null));
+    }
+
+    /// <summary>
+    /// Accumulates dx, dW and db (each skipped when empty) from dy, rebuilding each chunk's
+    /// window matrix: dW += cols^T dy, dCols = dy w^T folded back onto dx.
+    /// </summary>
+    public static unsafe void Backward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> dy, int filters,
+        Span<T> dx, Span<T> dW, Span<T> db) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int perChunk = ImagesPerChunk<T>(g), chunks = (g.Batch + perChunk - 1) / perChunk;
+        int members = TeamFor.Members(), wLength = g.Patch * filters;
+        // Per-member weight and bias gradients, added into dW / db once every member is done.
+        var partials = Scratch<T>.Partials(members * (wLength + filters));
+        partials.AsSpan(0, members * (wLength + filters)).Clear();
+        fixed (T* px = x) fixed (T* pw = w) fixed (T* pdy = dy) fixed (T* pdx = dx) fixed (T* pp = partials)
+            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, null, null, pdy, dx.IsEmpty ? null : pdx, pp, pp + members * wLength));
+        for (int m = 0; m < members; m++)
+        {
+            if (!dW.IsEmpty) Elementwise.Axpy(T.One, partials.AsSpan(m * wLength, wLength), dW);
+            if (!db.IsEmpty) Elementwise.Axpy(T.One, partials.AsSpan(members * wLength + m * filters, filters), db);
+        }
+    }
+
+    /// <summary>Forward when dy is null (writes y), backward otherwise (accumulates dx, dW and db partials).</summary>
+    unsafe readonly struct Body<T>(ConvGeometry g, int perChunk, int filters, T* x, T* w, T* bias, T* y, T* dy, T* dx, T* dWPartials, T* dbPartials)
+        : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int rowsPerImage = g.OutHeight * g.OutWidth, inImage = g.Height * g.Width * g.Channels;
+            var cols = Scratch<T>.Columns(perChunk * rowsPerImage * g.Patch);
+            T* pc = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(cols)); // pinned array
+            int wLength = g.Patch * filters;
+            for (int chunk = start; chunk < end; chunk++)
+            {
+                int first = chunk * perChunk, images = Math.Min(perChunk, g.Batch - first);
+                var sub = g with { Batch = images };
+                int rows = sub.Rows;
+                var cs = cols.AsSpan(0, rows * g.Patch);
+                new Convolution.Im2ColRows<T>(sub, x + (long)first * inImage, pc).Execute(0, 0, rows);
+                var wSpan = new ReadOnlySpan<T>(w, wLength);
+                long outOffset = (long)first * rowsPerImage * filters;
+                if (dy == null)
+                {
+                    var ys = new Span<T>(y + outOffset, rows * filters);
+                    Gemm.Multiply(false, false, rows, filters, g.Patch, T.One, cs, g.Patch, wSpan, filters, T.Zero, ys, filters, ThreadTeam.Solo);
+                    if (bias != null) Elementwise.Binary<T, AddOp<T>>(ys, new ReadOnlySpan<T>(bias, filters), ys);
+                    continue;
+                }
+                var dys = new ReadOnlySpan<T>(dy + outOffset, rows * filters);
+                var dWm = new Span<T>(dWPartials + (long)member * wLength, wLength);
+                Gemm.Multiply(true, false, g.Patch, filters, rows, T.One, cs, g.Patch, dys, filters, T.One, dWm, filters, ThreadTeam.Solo);
+                Reductions.SumAxisAccumulate(dys, 1, rows, filters, T.One, new Span<T>(dbPartials + (long)member * filters, filters));
+                if (dx == null) continue;
+                // The window matrix is spent: reuse its buffer for dCols.
+                Gemm.Multiply(false, true, rows, g.Patch, filters, T.One, dys, filters, wSpan, filters, T.Zero, cs, g.Patch, ThreadTeam.Solo);
+                new Convolution.Col2ImImages<T>(sub, pc, dx + (long)first * inImage).Execute(0, 0, images);
+            }
+        }
+    }
+
+    /// <summary>Pinned scratch arrays kept per thread between calls (no allocation once warm).</summary>
+    static class Scratch<T> where T : unmanaged
+    {
+        [ThreadStatic] static T[]? _columns;
+        [ThreadStatic] static T[]? _partials;
+        /// <summary>A team member's own window-matrix buffer.</summary>
+        public static T[] Columns(int length) => Get(ref _columns, length);
+        /// <summary>The caller's per-member gradient partials, shared with its team for one call.</summary>
+        public static T[] Partials(int length) => Get(ref _partials, length);
+        static T[] Get(ref T[]? slot, int length) =>
+            slot is { } a && a.Length >= length ? a : slot = GC.AllocateUninitializedArray<T>(length, pinned: true);
     }
 }

@@ -75,6 +75,62 @@ public sealed class CpuBackend : IBackend
         where T : unmanaged, IFloatingPointIeee754<T>
         => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
 
+    /// <summary>
+    /// Three ways, by shape: a 1x1 stride-1 convolution is one GEMM on x as it lies; large
+    /// batches of large maps go chunk by chunk through L2 (ChunkedConvolution); small late-stage
+    /// layers build the whole window matrix and spread two big GEMMs over the team.
+    /// </summary>
+    public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int filters = kernel.Shape[3];
+        if (!IsPointwise(g) && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
+        {
+            ChunkedConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span);
+            return;
+        }
+        using (var cols = Columns(g, x))
+            MatMul(false, false, g.Rows, filters, g.Patch, T.One, cols ?? x, kernel, T.Zero, y);
+        if (bias != null) Binary(BinaryFunction.Add, y, bias, y);
+    }
+
+    public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int filters = kernel.Shape[3];
+        if (!IsPointwise(g) && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
+        {
+            ChunkedConvolution.Backward<T>(g, x.Span, kernel.Span, dy.Span, filters,
+                dx == null ? default : dx.Span, dKernel == null ? default : dKernel.Span, dBias == null ? default : dBias.Span);
+            return;
+        }
+        // db += dY summed over output positions; dW[patch, F] += cols^T dY; dX from dCols = dY W^T.
+        if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
+        if (dKernel != null)
+            using (var cols = Columns(g, x))
+                MatMul(true, false, g.Patch, filters, g.Rows, T.One, cols ?? x, dy, T.One, dKernel);
+        if (dx == null) return;
+        if (IsPointwise(g))
+        {
+            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dx);
+            return;
+        }
+        using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
+        MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
+        Col2ImAccumulate(g, dCols, dx);
+    }
+
+    static bool IsPointwise(in ConvGeometry g) =>
+        g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop + g.PadBottom + g.PadLeft + g.PadRight == 0;
+
+    /// <summary>The window matrix of x, or null when x itself is that matrix (pointwise).</summary>
+    Tensor<T>? Columns<T>(in ConvGeometry g, Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (IsPointwise(g)) return null;
+        var cols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), x.Device);
+        Im2Col(g, x, cols);
+        return cols;
+    }
+
     public void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
         => Convolution.Im2Col<T>(g, x.Span, cols.Span);
 
