@@ -85,7 +85,77 @@ public class BatchNormTests
             TestData.AssertClose<float>(h1, g1, 1e-5, $"gradient sums wide={wide}");
             TestData.AssertClose<float>(h2, g2, 1e-5, $"gradient products wide={wide}");
             for (int i = 0; i < output.Length; i++) Assert.That(output[i], Is.EqualTo(expectedOut[i]).Within(1e-5), $"affine wide={wide}");
+
+            // Gated by q (the fused ReLU's mask), and with the output clamped at zero.
+            float[] k1 = new float[channels], k2 = new float[channels], r1 = new float[channels], r2 = new float[channels];
+            BatchNorm.TwoSumsReference<float, BatchNorm.GradientTerms<float>>(p, q, m, channels, r1, r2, gate: q);
+            var gatedOut = new float[rows * channels];
+            if (wide)
+            {
+                BatchNorm.TwoSums<float, V512<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, k1, k2, gate: q);
+                BatchNorm.AffineAccumulate<float, V512<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
+            }
+            else
+            {
+                BatchNorm.TwoSums<float, V256<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, k1, k2, gate: q);
+                BatchNorm.AffineAccumulate<float, V256<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
+            }
+            TestData.AssertClose<float>(k1, r1, 1e-5, $"gated sums wide={wide}");
+            TestData.AssertClose<float>(k2, r2, 1e-5, $"gated products wide={wide}");
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < channels; c++)
+                {
+                    int i = r * channels + c;
+                    double expected = Math.Max(0, (q[i] > 0 ? (double)a[c] * p[i] : 0) + (double)b[c] * q[i] + e[c]);
+                    Assert.That(gatedOut[i], Is.EqualTo(expected).Within(1e-5), $"gated relu affine wide={wide}");
+                }
         }
+    }
+
+    [TestCase(true, 2), TestCase(false, 2), TestCase(true, 40), TestCase(false, 40)]
+    public void FusedBatchNormReluMatchesBatchNormThenRelu(bool training, int batch)
+    {
+        // batch 40 of 4x4x6: 640 rows, enough for the team's split paths.
+        var shape = new Shape(batch, 4, 4, 6);
+        var x0 = TestData.RandomTensor(1, shape.ToArray());
+        var upstream = TestData.RandomTensor(2, shape.ToArray());
+        var results = new List<(double[] Y, double[] Dx, double[] DGamma, double[] DBeta)>();
+        foreach (bool fused in new[] { false, true })
+        {
+            var x = new Variable<double>(x0.Clone(), requiresGrad: true);
+            var gamma = new Variable<double>(TestData.RandomTensor(3, 6), requiresGrad: true);
+            var beta = new Variable<double>(TestData.RandomTensor(4, 6), requiresGrad: true);
+            var mm = TestData.RandomTensor(5, 6);
+            var mv = Tensor<double>.FromArray(TestData.Random<double>(6, 6, 0.5, 2), new Shape(6));
+            double[] y;
+            using (var tape = new Tape())
+            {
+                var output = fused
+                    ? Ops.BatchNormRelu(x, gamma, beta, mm, mv, training)
+                    : Ops.Relu(Ops.BatchNorm(x, gamma, beta, mm, mv, training));
+                y = output.Value.ToArray();
+                tape.Backward(output, upstream);
+            }
+            results.Add((y, x.Grad!.ToArray(), gamma.Grad!.ToArray(), beta.Grad!.ToArray()));
+        }
+        var (u, f) = (results[0], results[1]);
+        Assert.That(f.Y.Count(v => v == 0), Is.GreaterThan(f.Y.Length / 5), "the ReLU should close on a good share of outputs");
+        TestData.AssertClose<double>(f.Y, u.Y, 1e-12, "y");
+        TestData.AssertClose<double>(f.Dx, u.Dx, 1e-10, "dx");
+        TestData.AssertClose<double>(f.DGamma, u.DGamma, 1e-10, "dGamma");
+        TestData.AssertClose<double>(f.DBeta, u.DBeta, 1e-10, "dBeta");
+    }
+
+    [TestCase(true), TestCase(false)]
+    public void FusedBatchNormReluGradientCheck(bool training)
+    {
+        var x = new Variable<double>(TestData.RandomTensor(11, 2, 3, 4, 5), requiresGrad: true, name: "x");
+        var gamma = new Variable<double>(TestData.RandomTensor(12, 5), requiresGrad: true, name: "gamma");
+        var beta = new Variable<double>(TestData.RandomTensor(13, 5), requiresGrad: true, name: "beta");
+        var movingMean = TestData.RandomTensor(14, 5);
+        var movingVariance = Tensor<double>.FromArray(TestData.Random<double>(5, 15, 0.5, 2), new Shape(5));
+        var report = Autograd.GradientCheck.Run(() => Ops.BatchNormRelu(x, gamma, beta, movingMean, movingVariance, training), [x, gamma, beta]);
+        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
     }
 
     [Test]

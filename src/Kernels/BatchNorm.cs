@@ -18,7 +18,7 @@ public static class BatchNorm
     /// statistics in place.
     /// </summary>
     public static void ForwardTraining<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        T momentum, T epsilon, Span<T> movingMean, Span<T> movingVariance, Span<T> mean, Span<T> invStd, Span<T> y)
+        T momentum, T epsilon, Span<T> movingMean, Span<T> movingVariance, Span<T> mean, Span<T> invStd, Span<T> y, bool relu = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = Rows(x.Length, channels, y.Length);
@@ -28,7 +28,7 @@ public static class BatchNorm
         Span<T> shift = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         x[..channels].CopyTo(shift);
         Span<T> sum = mean, sumSquares = invStd; // reused in place as the results are formed
-        ChannelSums(x, x, shift, channels, ChannelSum.ShiftedMoments, sum, sumSquares);
+        ChannelSums(x, x, shift, channels, ChannelSum.ShiftedMoments, sum, sumSquares, default);
         for (int c = 0; c < channels; c++)
         {
             T d = sum[c] * inverseRows;
@@ -38,20 +38,21 @@ public static class BatchNorm
             movingVariance[c] = momentum * movingVariance[c] + (T.One - momentum) * v;
             invStd[c] = T.One / T.Sqrt(v + epsilon);
         }
-        Normalize(x, channels, gamma, beta, mean, invStd, y);
+        Normalize(x, channels, gamma, beta, mean, invStd, y, relu);
     }
 
     /// <summary>Inference forward: y = gamma * (x - movingMean) / sqrt(movingVariance + eps) + beta.</summary>
     public static void ForwardInference<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        ReadOnlySpan<T> movingMean, ReadOnlySpan<T> movingVariance, T epsilon, Span<T> invStd, Span<T> y)
+        ReadOnlySpan<T> movingMean, ReadOnlySpan<T> movingVariance, T epsilon, Span<T> invStd, Span<T> y, bool relu = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Rows(x.Length, channels, y.Length);
         for (int c = 0; c < channels; c++) invStd[c] = T.One / T.Sqrt(movingVariance[c] + epsilon);
-        Normalize(x, channels, gamma, beta, movingMean, invStd, y);
+        Normalize(x, channels, gamma, beta, movingMean, invStd, y, relu);
     }
 
-    static void Normalize<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, Span<T> y)
+    /// <summary>y = gamma * (x - mean) * invStd + beta, then max(y, 0) when relu (the fused BN + ReLU).</summary>
+    static void Normalize<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, Span<T> y, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // y = x * scale + shift with scale = gamma / std and shift = beta - mean * scale.
@@ -64,7 +65,7 @@ public static class BatchNorm
         }
         Span<T> zero = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         zero.Clear();
-        ParallelAffine(x, x, channels, scale, zero, shift, y, accumulate: false);
+        ParallelAffine(x, x, channels, scale, zero, shift, y, default, accumulate: false, relu);
     }
 
     /// <summary>
@@ -73,15 +74,18 @@ public static class BatchNorm
     /// inference. In training the batch statistics depend on x, which adds the two
     /// mean-subtracting terms: dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat)).
     /// </summary>
+    /// <param name="reluOutput">For the fused BN + ReLU: its output y; dy then counts only where
+    /// y &gt; 0 (the ReLU's backward), applied inside both passes so the masked gradient is never
+    /// written out. Empty for plain batch norm.</param>
     public static void Backward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int channels, ReadOnlySpan<T> gamma,
-        ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, bool training, Span<T> dx, Span<T> dGamma, Span<T> dBeta)
+        ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, bool training, Span<T> dx, Span<T> dGamma, Span<T> dBeta, ReadOnlySpan<T> reluOutput = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = Rows(x.Length, channels, dy.Length);
         T inverseRows = T.One / T.CreateChecked(rows);
         Span<T> sumDy = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         Span<T> sumDyCentered = channels <= 1024 ? stackalloc T[channels] : new T[channels];
-        ChannelSums(dy, x, mean, channels, ChannelSum.GradientSums, sumDy, sumDyCentered);
+        ChannelSums(dy, x, mean, channels, ChannelSum.GradientSums, sumDy, sumDyCentered, reluOutput);
         for (int c = 0; c < channels; c++)
         {
             if (!dGamma.IsEmpty) dGamma[c] += sumDyCentered[c] * invStd[c];
@@ -103,7 +107,7 @@ public static class BatchNorm
             }
             else b[c] = e[c] = T.Zero;
         }
-        ParallelAffine(dy, x, channels, a, b, e, dx, accumulate: true);
+        ParallelAffine(dy, x, channels, a, b, e, dx, reluOutput, accumulate: true, relu: false);
     }
 
     enum ChannelSum { ShiftedMoments, GradientSums }
@@ -114,14 +118,14 @@ public static class BatchNorm
     /// Rows are split over the team; each member sums its share into its own partials, which
     /// are added up afterwards.
     /// </summary>
-    static unsafe void ChannelSums<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, ChannelSum kind, Span<T> first, Span<T> second)
+    static unsafe void ChannelSums<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, ChannelSum kind, Span<T> first, Span<T> second, ReadOnlySpan<T> gate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = p.Length / channels, members = TeamFor.Members();
         var partials = Scratch<T>.Get(2 * members * channels);
         partials.AsSpan(0, 2 * members * channels).Clear();
-        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pc = center) fixed (T* pr = partials)
-            TeamFor.Run(rows, new ChannelSumBody<T>(pp, pq, pc, channels, kind, pr), minimumPerMember: 256);
+        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pc = center) fixed (T* pr = partials) fixed (T* pg = gate)
+            TeamFor.Run(rows, new ChannelSumBody<T>(pp, pq, pc, gate.IsEmpty ? null : pg, channels, kind, pr), minimumPerMember: 256);
         first.Clear();
         second.Clear();
         for (int m = 0; m < members; m++)
@@ -131,7 +135,7 @@ public static class BatchNorm
         }
     }
 
-    unsafe readonly struct ChannelSumBody<T>(T* p, T* q, T* center, int channels, ChannelSum kind, T* partials) : IRangeBody
+    unsafe readonly struct ChannelSumBody<T>(T* p, T* q, T* center, T* gate, int channels, ChannelSum kind, T* partials) : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)
@@ -143,19 +147,19 @@ public static class BatchNorm
             var first = new Span<T>(partials + 2L * member * channels, channels);
             var second = new Span<T>(partials + (2L * member + 1) * channels, channels);
             if (kind == ChannelSum.ShiftedMoments) ShiftedMoments(ps, c, channels, first, second);
-            else GradientSums(ps, qs, c, channels, first, second);
+            else GradientSums(ps, qs, c, channels, first, second, gate == null ? default : new ReadOnlySpan<T>(gate + (long)start * channels, n));
         }
     }
 
     /// <summary>output (+)= a * p + b * q + e per channel, rows split over the team.</summary>
-    static unsafe void ParallelAffine<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output, bool accumulate)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    static unsafe void ParallelAffine<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
+        ReadOnlySpan<T> gate, bool accumulate, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pa = a) fixed (T* pb = b) fixed (T* pe = e) fixed (T* po = output)
-            TeamFor.Run(p.Length / channels, new AffineBody<T>(pp, pq, channels, pa, pb, pe, po, accumulate), minimumPerMember: 256);
+        fixed (T* pp = p) fixed (T* pq = q) fixed (T* pa = a) fixed (T* pb = b) fixed (T* pe = e) fixed (T* po = output) fixed (T* pg = gate)
+            TeamFor.Run(p.Length / channels, new AffineBody<T>(pp, pq, channels, pa, pb, pe, po, gate.IsEmpty ? null : pg, accumulate, relu), minimumPerMember: 256);
     }
 
-    unsafe readonly struct AffineBody<T>(T* p, T* q, int channels, T* a, T* b, T* e, T* output, bool accumulate) : IRangeBody
+    unsafe readonly struct AffineBody<T>(T* p, T* q, int channels, T* a, T* b, T* e, T* output, T* gate, bool accumulate, bool relu) : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)
@@ -165,7 +169,8 @@ public static class BatchNorm
             var o = new Span<T>(output + offset, n);
             if (!accumulate) o.Clear();
             AffineAccumulate(new ReadOnlySpan<T>(p + offset, n), new ReadOnlySpan<T>(q + offset, n), channels,
-                new ReadOnlySpan<T>(a, channels), new ReadOnlySpan<T>(b, channels), new ReadOnlySpan<T>(e, channels), o);
+                new ReadOnlySpan<T>(a, channels), new ReadOnlySpan<T>(b, channels), new ReadOnlySpan<T>(e, channels), o,
+                gate == null ? default : new ReadOnlySpan<T>(gate + offset, n), relu);
         }
     }
 
@@ -185,11 +190,12 @@ public static class BatchNorm
     }
 
     /// <summary>sumDy[c] += sum_r dy[r,c]; sumDyCentered[c] += sum_r dy[r,c] * (x[r,c] - mean[c]).</summary>
-    public static void GradientSums<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, int channels, Span<T> sumDy, Span<T> sumDyCentered)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <remarks>With a gate, dy counts only where gate &gt; 0 (the fused ReLU's backward).</remarks>
+    public static void GradientSums<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, int channels, Span<T> sumDy, Span<T> sumDyCentered,
+        ReadOnlySpan<T> gate = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) TwoSums<T, V512<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered);
-        else TwoSums<T, V256<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered);
+        if (V512<T>.IsHardwareAccelerated) TwoSums<T, V512<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered, gate);
+        else TwoSums<T, V256<T>, GradientTerms<T>>(dy, x, mean, channels, sumDy, sumDyCentered, gate);
     }
 
     /// <summary>The two terms one pass sums per element, from p, q and the channel's center.</summary>
@@ -215,11 +221,17 @@ public static class BatchNorm
         public static (T First, T Second) Terms(T p, T q, T center) => (p, p * (q - center));
     }
 
-    /// <summary>first[c] += sum_r TT.First(p, q, center), second[c] += sum_r TT.Second(...), one pass, vector-wide across channels.</summary>
-    public static void TwoSums<T, W, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second)
-        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TT : ITwoTerms<T>
+    /// <summary>
+    /// first[c] += sum_r TT.First(p, q, center), second[c] += sum_r TT.Second(...), one pass,
+    /// vector-wide across channels; with a gate, p counts as 0 where gate &lt;= 0.
+    /// </summary>
+    public static void TwoSums<T, W, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second,
+        ReadOnlySpan<T> gate = default) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TT : ITwoTerms<T>
     {
         int rows = Rows(p.Length, channels, q.Length);
+        bool gated = !gate.IsEmpty;
+        if (gated) Rows(gate.Length, channels, p.Length);
+        ref T gs = ref MemoryMarshal.GetReference(gate);
         ref T ps = ref MemoryMarshal.GetReference(p);
         ref T qs = ref MemoryMarshal.GetReference(q);
         ref T cs = ref MemoryMarshal.GetReference(center);
@@ -229,10 +241,13 @@ public static class BatchNorm
         {
             ref T pr = ref Unsafe.Add(ref ps, r * channels);
             ref T qr = ref Unsafe.Add(ref qs, r * channels);
+            ref T gr = ref Unsafe.Add(ref gs, gated ? r * channels : 0);
             int c = 0;
             for (; c <= channels - W.Count; c += W.Count)
             {
-                var (a, b) = TT.Terms(W.Load(ref Unsafe.Add(ref pr, c)), W.Load(ref Unsafe.Add(ref qr, c)), W.Load(ref Unsafe.Add(ref cs, c)));
+                W pv = W.Load(ref Unsafe.Add(ref pr, c));
+                if (gated) pv = W.And(W.GreaterThan(W.Load(ref Unsafe.Add(ref gr, c)), W.Zero), pv);
+                var (a, b) = TT.Terms(pv, W.Load(ref Unsafe.Add(ref qr, c)), W.Load(ref Unsafe.Add(ref cs, c)));
                 ref T f = ref Unsafe.Add(ref fs, c);
                 ref T s = ref Unsafe.Add(ref ss, c);
                 W.Store(W.Load(ref f) + a, ref f);
@@ -240,7 +255,8 @@ public static class BatchNorm
             }
             for (; c < channels; c++)
             {
-                var (a, b) = TT.Terms(Unsafe.Add(ref pr, c), Unsafe.Add(ref qr, c), Unsafe.Add(ref cs, c));
+                T pv = gated && !(Unsafe.Add(ref gr, c) > T.Zero) ? T.Zero : Unsafe.Add(ref pr, c);
+                var (a, b) = TT.Terms(pv, Unsafe.Add(ref qr, c), Unsafe.Add(ref cs, c));
                 Unsafe.Add(ref fs, c) += a;
                 Unsafe.Add(ref ss, c) += b;
             }
@@ -248,32 +264,39 @@ public static class BatchNorm
     }
 
     /// <summary>The scalar form of <see cref="TwoSums{T, W, TT}"/> (the reference).</summary>
-    public static void TwoSumsReference<T, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second)
-        where T : unmanaged, IFloatingPointIeee754<T> where TT : ITwoTerms<T>
+    public static void TwoSumsReference<T, TT>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, ReadOnlySpan<T> center, int channels, Span<T> first, Span<T> second,
+        ReadOnlySpan<T> gate = default) where T : unmanaged, IFloatingPointIeee754<T> where TT : ITwoTerms<T>
     {
         int rows = Rows(p.Length, channels, q.Length);
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < channels; c++)
             {
-                var (a, b) = TT.Terms(p[r * channels + c], q[r * channels + c], center[c]);
+                int i = r * channels + c;
+                var (a, b) = TT.Terms(!gate.IsEmpty && !(gate[i] > T.Zero) ? T.Zero : p[i], q[i], center[c]);
                 first[c] += a;
                 second[c] += b;
             }
     }
 
-    /// <summary>out[r,c] += a[c] * p[r,c] + b[c] * q[r,c] + e[c].</summary>
-    public static void AffineAccumulate<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// out[r,c] += a[c] * p[r,c] + b[c] * q[r,c] + e[c]; with a gate, p counts as 0 where
+    /// gate &lt;= 0; with relu, the result is clamped at 0.
+    /// </summary>
+    public static void AffineAccumulate<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
+        ReadOnlySpan<T> gate = default, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) AffineAccumulate<T, V512<T>>(p, q, channels, a, b, e, output);
-        else AffineAccumulate<T, V256<T>>(p, q, channels, a, b, e, output);
+        if (V512<T>.IsHardwareAccelerated) AffineAccumulate<T, V512<T>>(p, q, channels, a, b, e, output, gate, relu);
+        else AffineAccumulate<T, V256<T>>(p, q, channels, a, b, e, output, gate, relu);
     }
 
-    public static void AffineAccumulate<T, W>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output)
-        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    public static void AffineAccumulate<T, W>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
+        ReadOnlySpan<T> gate = default, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         int rows = Rows(p.Length, channels, output.Length);
         Rows(q.Length, channels, output.Length);
+        bool gated = !gate.IsEmpty;
+        if (gated) Rows(gate.Length, channels, output.Length);
+        ref T gs = ref MemoryMarshal.GetReference(gate);
         ref T ps = ref MemoryMarshal.GetReference(p);
         ref T qs = ref MemoryMarshal.GetReference(q);
         ref T os = ref MemoryMarshal.GetReference(output);
@@ -285,15 +308,23 @@ public static class BatchNorm
             ref T pr = ref Unsafe.Add(ref ps, r * channels);
             ref T qr = ref Unsafe.Add(ref qs, r * channels);
             ref T or = ref Unsafe.Add(ref os, r * channels);
+            ref T gr = ref Unsafe.Add(ref gs, gated ? r * channels : 0);
             int c = 0;
             for (; c <= channels - W.Count; c += W.Count)
             {
                 ref T o = ref Unsafe.Add(ref or, c);
-                W v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref As, c)), W.Load(ref Unsafe.Add(ref pr, c)), W.Load(ref o) + W.Load(ref Unsafe.Add(ref Es, c)));
-                W.Store(W.MultiplyAdd(W.Load(ref Unsafe.Add(ref Bs, c)), W.Load(ref Unsafe.Add(ref qr, c)), v), ref o);
+                W pv = W.Load(ref Unsafe.Add(ref pr, c));
+                if (gated) pv = W.And(W.GreaterThan(W.Load(ref Unsafe.Add(ref gr, c)), W.Zero), pv);
+                W v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref As, c)), pv, W.Load(ref o) + W.Load(ref Unsafe.Add(ref Es, c)));
+                v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref Bs, c)), W.Load(ref Unsafe.Add(ref qr, c)), v);
+                W.Store(relu ? W.Max(v, W.Zero) : v, ref o);
             }
             for (; c < channels; c++)
-                Unsafe.Add(ref or, c) += Unsafe.Add(ref As, c) * Unsafe.Add(ref pr, c) + Unsafe.Add(ref Bs, c) * Unsafe.Add(ref qr, c) + Unsafe.Add(ref Es, c);
+            {
+                T pv = gated && !(Unsafe.Add(ref gr, c) > T.Zero) ? T.Zero : Unsafe.Add(ref pr, c);
+                T v = Unsafe.Add(ref or, c) + Unsafe.Add(ref As, c) * pv + Unsafe.Add(ref Bs, c) * Unsafe.Add(ref qr, c) + Unsafe.Add(ref Es, c);
+                Unsafe.Add(ref or, c) = relu && !(v > T.Zero) ? T.Zero : v;
+            }
         }
     }
 

@@ -156,22 +156,23 @@ public sealed class CpuBackend : IBackend
         => Padding.ZeroPadBackwardAccumulate<T>(g, dy.Span, dx.Span);
 
     public void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
-        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = gamma.Length;
         if (training)
-            Kernels.BatchNorm.ForwardTraining<T>(x.Span, channels, gamma.Span, beta.Span, momentum, epsilon, movingMean.Span, movingVariance.Span, mean.Span, invStd.Span, y.Span);
+            Kernels.BatchNorm.ForwardTraining<T>(x.Span, channels, gamma.Span, beta.Span, momentum, epsilon, movingMean.Span, movingVariance.Span, mean.Span, invStd.Span, y.Span, relu);
         else
         {
             movingMean.Span.CopyTo(mean.Span);
-            Kernels.BatchNorm.ForwardInference<T>(x.Span, channels, gamma.Span, beta.Span, movingMean.Span, movingVariance.Span, epsilon, invStd.Span, y.Span);
+            Kernels.BatchNorm.ForwardInference<T>(x.Span, channels, gamma.Span, beta.Span, movingMean.Span, movingVariance.Span, epsilon, invStd.Span, y.Span, relu);
         }
     }
 
     public void BatchNormBackward<T>(Tensor<T> x, Tensor<T> dy, Tensor<T> gamma, Tensor<T> mean, Tensor<T> invStd, bool training,
-        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput) where T : unmanaged, IFloatingPointIeee754<T>
         => Kernels.BatchNorm.Backward<T>(x.Span, dy.Span, gamma.Length, gamma.Span, mean.Span, invStd.Span, training,
-            dx == null ? default : dx.Span, dGamma == null ? default : dGamma.Span, dBeta == null ? default : dBeta.Span);
+            dx == null ? default : dx.Span, dGamma == null ? default : dGamma.Span, dBeta == null ? default : dBeta.Span,
+            reluOutput == null ? default : reluOutput.Span);
 
     public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
         => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);

@@ -66,11 +66,15 @@ public interface IBackend
     /// Batch normalisation of x [rows, C] over rows. Training: batch statistics, moving ones
     /// updated with momentum; inference: moving statistics. Writes the mean and 1/std it used.
     /// </summary>
+    /// <param name="relu">Fuse a ReLU into the output (y = max(bn(x), 0)).</param>
     void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
-        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>Accumulates the batch-norm gradients into those of dx, dGamma, dBeta that are not null.</summary>
+        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>
+    /// Accumulates the batch-norm gradients into those of dx, dGamma, dBeta that are not null;
+    /// reluOutput (the fused forward's y) gates dy where the ReLU was closed.
+    /// </summary>
     void BatchNormBackward<T>(Tensor<T> x, Tensor<T> dy, Tensor<T> gamma, Tensor<T> mean, Tensor<T> invStd, bool training,
-        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta) where T : unmanaged, IFloatingPointIeee754<T>;
+        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput) where T : unmanaged, IFloatingPointIeee754<T>;
     void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>;
     void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>;
 }

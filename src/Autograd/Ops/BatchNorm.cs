@@ -14,6 +14,20 @@ public static partial class Ops
     /// </summary>
     public static Variable<T> BatchNorm<T>(Variable<T> x, Variable<T> gamma, Variable<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
         bool training, double momentum = 0.99, double epsilon = 1e-3) where T : unmanaged, IFloatingPointIeee754<T>
+        => BatchNormCore(x, gamma, beta, movingMean, movingVariance, training, momentum, epsilon, relu: false);
+
+    /// <summary>
+    /// relu(BatchNorm(x)) in one pass forward and one backward (the pair every ResNet
+    /// convolution is followed by): the ReLU is applied as the output is written, and its mask
+    /// gates the gradient inside batch norm's backward, so neither the pre-activation's gradient
+    /// nor a separate ReLU pass exists. Same arguments as <see cref="BatchNorm{T}"/>.
+    /// </summary>
+    public static Variable<T> BatchNormRelu<T>(Variable<T> x, Variable<T> gamma, Variable<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
+        bool training, double momentum = 0.99, double epsilon = 1e-3) where T : unmanaged, IFloatingPointIeee754<T>
+        => BatchNormCore(x, gamma, beta, movingMean, movingVariance, training, momentum, epsilon, relu: true);
+
+    static Variable<T> BatchNormCore<T>(Variable<T> x, Variable<T> gamma, Variable<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
+        bool training, double momentum, double epsilon, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = x.Shape[-1];
         var c = new Shape(channels);
@@ -24,21 +38,22 @@ public static partial class Ops
         var mean = Tensor<T>.Empty(c, device);
         var invStd = Tensor<T>.Empty(c, device);
         x.Value.Backend.BatchNormForward(x.Value, gamma.Value, beta.Value, movingMean, movingVariance, training,
-            T.CreateChecked(momentum), T.CreateChecked(epsilon), mean, invStd, y.Value);
-        if (Tape.ShouldRecord(x, gamma, beta)) Tape.Record(new BatchNormNode<T>(training, mean, invStd), y, x, gamma, beta);
+            T.CreateChecked(momentum), T.CreateChecked(epsilon), mean, invStd, y.Value, relu);
+        if (Tape.ShouldRecord(x, gamma, beta)) Tape.Record(new BatchNormNode<T>(training, relu, mean, invStd), y, x, gamma, beta);
         if (!Tape.Adopt(mean)) mean.Dispose();
         if (!Tape.Adopt(invStd)) invStd.Dispose();
         return y;
     }
 
     /// <summary>The saved statistics' buffers belong to the tape (see Tape.Adopt).</summary>
-    sealed class BatchNormNode<T>(bool training, Tensor<T> mean, Tensor<T> invStd) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
+    sealed class BatchNormNode<T>(bool training, bool relu, Tensor<T> mean, Tensor<T> invStd) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public override void Backward()
         {
             var (x, gamma, beta) = (Inputs[0], Inputs[1], Inputs[2]);
             OutputGrad.Backend.BatchNormBackward(x.Value, OutputGrad, gamma.Value, mean, invStd, training,
-                x.RequiresGrad ? x.EnsureGrad() : null, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null);
+                x.RequiresGrad ? x.EnsureGrad() : null, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null,
+                relu ? Output.Value : null);
         }
     }
 }
