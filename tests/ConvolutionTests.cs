@@ -137,3 +137,39 @@ public class ChunkedConvolutionTests
         for (int i = 0; i < expected.Length; i++) Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6 * g.Patch), $"y[{i}]");
     }
 }
+
+/// <summary>Conv + BN + ReLU folded for inference against the three layers run one by one.</summary>
+public class FusionTests
+{
+    [TestCase(2, 9, 3, 1, "same")]   // whole-matrix path
+    [TestCase(6, 16, 3, 1, "same")]  // chunked path (6 images of 16x16: 1536 rows)
+    [TestCase(6, 17, 3, 2, "valid")]
+    public void FoldedConvBatchNormReluMatchesTheLayers(int batch, int size, int k, int stride, string padding)
+    {
+        var conv = new Conv2D<double>(16, k, stride, padding, seed: 3, name: "res2a_branch2a");
+        var bn = new BatchNormalization<double>(name: "bn2a_branch2a");
+        var x = new Variable<double>(TestData.RandomTensor(1, batch, size, size, 8));
+        using var tape = Tape.Inference();
+        bn.Call(conv.Call(x)); // builds both
+        // Trained-looking statistics and affine terms, so the fold has something to fold.
+        var rng = new Rng(7);
+        foreach (var (t, low, high) in new[] { (bn.MovingMean, -0.5, 0.5), (bn.MovingVariance, 0.2, 3.0), (bn.Gamma.Value, 0.5, 1.5), (bn.Beta.Value, -0.3, 0.3), (conv.Bias!.Value, -0.2, 0.2) })
+            for (int i = 0; i < t.Length; i++) t.Span[i] = rng.Uniform(low, high);
+
+        var expected = Ops.Relu(bn.Call(conv.Call(x))).Value.ToArray();
+        var (kernel, bias) = Fusion.FoldBatchNorm(conv, bn);
+        var fused = Ops.Conv2DRelu(x, new Variable<double>(kernel), new Variable<double>(bias), stride, stride, padding).Value.ToArray();
+        Assert.That(expected.Count(v => v == 0), Is.GreaterThan(expected.Length / 10), "the ReLU should close somewhere");
+        TestData.AssertClose<double>(fused, expected, 1e-10, "folded conv + BN + ReLU");
+    }
+
+    [Test]
+    public void FusedConvReluGradientCheck()
+    {
+        var x = new Variable<double>(TestData.RandomTensor(1, 2, 5, 5, 3), requiresGrad: true, name: "x");
+        var kernel = new Variable<double>(TestData.RandomTensor(2, 3, 3, 3, 4), requiresGrad: true, name: "kernel");
+        var bias = new Variable<double>(TestData.RandomTensor(3, 4), requiresGrad: true, name: "bias");
+        var report = Autograd.GradientCheck.Run(() => Ops.Conv2DRelu(x, kernel, bias, 1, 1, "same"), [x, kernel, bias]);
+        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
+    }
+}

@@ -205,13 +205,13 @@ public static class ChunkedConvolution
         return (int)Math.Clamp(ChunkBytes / Math.Max(1, bytesPerImage), 1, g.Batch);
     }
 
-    /// <summary>y[rows, F] = im2col(x) * w[patch, F] (+ bias).</summary>
-    public static unsafe void Forward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y)
+    /// <summary>y[rows, F] = im2col(x) * w[patch, F] (+ bias), then max(y, 0) when relu (while the chunk is in cache).</summary>
+    public static unsafe void Forward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y, bool relu = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int perChunk = ImagesPerChunk<T>(g), chunks = (g.Batch + perChunk - 1) / perChunk;
         fixed (T* px = x) fixed (T* pw = w) fixed (T* pb = bias) fixed (T* py = y)
-            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, bias.IsEmpty ? null : pb, py, null, null, null, null));
+            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, bias.IsEmpty ? null : pb, py, null, null, null, null) { Relu = relu });
     }
 
     /// <summary>
@@ -239,6 +239,9 @@ public static class ChunkedConvolution
     unsafe readonly struct Body<T>(ConvGeometry g, int perChunk, int filters, T* x, T* w, T* bias, T* y, T* dy, T* dx, T* dWPartials, T* dbPartials)
         : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
+        /// <summary>Forward only: clamp the output at zero (a fused ReLU).</summary>
+        public bool Relu { get; init; }
+
         public void Execute(int member, int start, int end)
         {
             int rowsPerImage = g.OutHeight * g.OutWidth, inImage = g.Height * g.Width * g.Channels;
@@ -259,6 +262,7 @@ public static class ChunkedConvolution
                     var ys = new Span<T>(y + outOffset, rows * filters);
                     Gemm.Multiply(false, false, rows, filters, g.Patch, T.One, cs, g.Patch, wSpan, filters, T.Zero, ys, filters, ThreadTeam.Solo);
                     if (bias != null) Elementwise.Binary<T, AddOp<T>>(ys, new ReadOnlySpan<T>(bias, filters), ys);
+                    if (Relu) Elementwise.Map<T, ReluOp<T>>(ys, ys);
                     continue;
                 }
                 var dys = new ReadOnlySpan<T>(dy + outOffset, rows * filters);

@@ -80,17 +80,18 @@ public sealed class CpuBackend : IBackend
     /// batches of large maps go chunk by chunk through L2 (ChunkedConvolution); small late-stage
     /// layers build the whole window matrix and spread two big GEMMs over the team.
     /// </summary>
-    public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
         if (!IsPointwise(g) && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
         {
-            ChunkedConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span);
+            ChunkedConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span, relu);
             return;
         }
         using (var cols = Columns(g, x))
             MatMul(false, false, g.Rows, filters, g.Patch, T.One, cols ?? x, kernel, T.Zero, y);
         if (bias != null) Binary(BinaryFunction.Add, y, bias, y);
+        if (relu) Unary(UnaryFunction.Relu, y, y);
     }
 
     public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias)

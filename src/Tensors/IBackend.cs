@@ -46,8 +46,8 @@ public interface IBackend
     void SoftmaxCrossEntropy<T>(Tensor<T> logits, Tensor<T> targets, int classes, T scale, Tensor<T> probabilities, Tensor<T> loss) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dLogits += upstream[0] * scale * (p * sum(t) - t).</summary>
     void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>y [N,H',W',F] = conv(x [N,H,W,C], kernel [KH,KW,C,F]) (+ bias [F]).</summary>
-    void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>y [N,H',W',F] = conv(x [N,H,W,C], kernel [KH,KW,C,F]) (+ bias [F]), then max(y, 0) when relu.</summary>
+    void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>Accumulates the convolution's gradients into those of dx, dKernel, dBias that are not null.</summary>
     void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>cols[rows, patch] = every output position's window of x (NHWC), zeros in the padding.</summary>

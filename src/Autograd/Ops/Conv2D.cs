@@ -14,6 +14,20 @@ public static partial class Ops
     /// </summary>
     public static Variable<T> Conv2D<T>(Variable<T> x, Variable<T> kernel, Variable<T>? bias, int strideH, int strideW, string padding)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => Conv2DCore(x, kernel, bias, strideH, strideW, padding, relu: false);
+
+    /// <summary>
+    /// relu(Conv2D(...)) with the ReLU applied while each output chunk is still in cache: with
+    /// a batch norm folded into kernel and bias (Fusion.FoldBatchNorm), the whole
+    /// conv -> BN -> ReLU of an inference pass in one op. Its backward masks dY, then runs the
+    /// convolution's.
+    /// </summary>
+    public static Variable<T> Conv2DRelu<T>(Variable<T> x, Variable<T> kernel, Variable<T>? bias, int strideH, int strideW, string padding)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Conv2DCore(x, kernel, bias, strideH, strideW, padding, relu: true);
+
+    static Variable<T> Conv2DCore<T>(Variable<T> x, Variable<T> kernel, Variable<T>? bias, int strideH, int strideW, string padding, bool relu)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (x.Shape.Rank != 4 || kernel.Shape.Rank != 4 || kernel.Shape[2] != x.Shape[3])
             throw new ArgumentException($"conv2d: input {x.Shape} (need [N,H,W,C]) with kernel {kernel.Shape} (need [KH,KW,C,F])");
@@ -22,19 +36,23 @@ public static partial class Ops
             throw new ArgumentException($"conv2d: bias {bias.Shape} for {filters} filters");
         var g = ConvGeometry.Create(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], kernel.Shape[0], kernel.Shape[1], strideH, strideW, padding);
         var y = Tape.Output(Tensor<T>.Empty(new Shape(g.Batch, g.OutHeight, g.OutWidth, filters), x.Value.Device));
-        x.Value.Backend.Conv2DForward(g, x.Value, kernel.Value, bias?.Value, y.Value);
+        x.Value.Backend.Conv2DForward(g, x.Value, kernel.Value, bias?.Value, y.Value, relu);
         Variable<T>[] inputs = bias == null ? [x, kernel] : [x, kernel, bias];
-        if (Tape.ShouldRecord<T>(inputs)) Tape.Record(new Conv2DNode<T>(g), y, inputs);
+        if (Tape.ShouldRecord<T>(inputs)) Tape.Record(new Conv2DNode<T>(g, relu), y, inputs);
         return y;
     }
 
-    sealed class Conv2DNode<T>(ConvGeometry g) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
+    sealed class Conv2DNode<T>(ConvGeometry g, bool relu) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public override void Backward()
         {
             var (x, kernel) = (Inputs[0], Inputs[1]);
             var bias = Inputs.Length > 2 ? Inputs[2] : null;
-            OutputGrad.Backend.Conv2DBackward(g, x.Value, kernel.Value, OutputGrad,
+            var backend = OutputGrad.Backend;
+            // A fused ReLU passes the gradient only where it was open.
+            using var masked = relu ? Tensor<T>.Zeros(OutputGrad.Shape, OutputGrad.Device) : null;
+            if (masked != null) backend.UnaryBackward(UnaryFunction.Relu, Output.Value, OutputGrad, masked);
+            backend.Conv2DBackward(g, x.Value, kernel.Value, masked ?? OutputGrad,
                 x.RequiresGrad ? x.EnsureGrad() : null,
                 kernel.RequiresGrad ? kernel.EnsureGrad() : null,
                 bias is { RequiresGrad: true } ? bias.EnsureGrad() : null);
