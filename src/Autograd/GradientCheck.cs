@@ -11,7 +11,7 @@ namespace Engine.Autograd;
 /// variable cannot affect the output (a conv bias feeding training-mode batch norm).</param>
 public sealed record GradientComparison(string Name, int Elements, double MaxRelativeError, int WorstIndex, double Analytic, double Numeric, double Scale);
 
-/// <summary>The outcome of <see cref="GradientCheck.Run"/>: one row per checked variable.</summary>
+/// <summary>The outcome of a <see cref="GradientCheck"/> run: one row per checked variable.</summary>
 public sealed class GradientCheckReport(IReadOnlyList<GradientComparison> rows)
 {
     public IReadOnlyList<GradientComparison> Rows { get; } = rows;

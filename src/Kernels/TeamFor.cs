@@ -14,12 +14,12 @@ public interface IRangeBody
 /// </summary>
 public static class TeamFor
 {
-    /// <param name="count">Iterations.</param>
-    /// <param name="body">The loop body; copied to every member.</param>
-    /// <param name="minimumPerMember">Below this many iterations per member, run on the caller alone.</param>
     /// <summary>Members a range may be split over (bodies size per-member buffers by it).</summary>
     public static int Members(ThreadTeam? team = null) => (team ?? ThreadTeam.Shared).Size;
 
+    /// <param name="count">Iterations.</param>
+    /// <param name="body">The loop body; copied to every member.</param>
+    /// <param name="minimumPerMember">Below this many iterations per member, run on the caller alone.</param>
     public static void Run<TBody>(int count, TBody body, int minimumPerMember = 1, ThreadTeam? team = null) where TBody : struct, IRangeBody
     {
         team ??= ThreadTeam.Shared;
