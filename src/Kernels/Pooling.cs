@@ -138,6 +138,16 @@ public static class Pooling
 
     /// <summary>Max pooling by definition, one element at a time.</summary>
     public static void MaxForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+        => ForwardReference<T, MaxReduce<T>>(g, x, y);
+
+    /// <summary>Average pooling by definition.</summary>
+    public static void AverageForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ForwardReference<T, SumReduce<T>>(g, x, y);
+        for (int i = 0; i < y.Length; i++) y[i] /= T.CreateChecked(g.KernelH * g.KernelW);
+    }
+
+    static void ForwardReference<T, TR>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TR : IReduce<T>
     {
         Check(g, x.Length, y.Length);
         int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
@@ -146,11 +156,11 @@ public static class Pooling
                 for (int ox = 0; ox < ow; ox++)
                     for (int ch = 0; ch < c; ch++)
                     {
-                        T max = T.NegativeInfinity;
+                        T acc = x[((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c + ch];
                         for (int i = 0; i < g.KernelH; i++)
                             for (int j = 0; j < g.KernelW; j++)
-                                max = T.Max(max, x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch]);
-                        y[((n * oh + oy) * ow + ox) * c + ch] = max;
+                                if (i + j > 0) acc = TR.Combine(acc, x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch]);
+                        y[((n * oh + oy) * ow + ox) * c + ch] = acc;
                     }
     }
 
@@ -256,24 +266,6 @@ public static class Pooling
                         for (int j = 0; j < g.KernelW; j++)
                             Elementwise.Axpy(share, d, dx.Slice(first + (i * g.Width + j) * c, c));
                 }
-    }
-
-    /// <summary>Average pooling by definition.</summary>
-    public static void AverageForwardReference<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        Check(g, x.Length, y.Length);
-        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
-        for (int n = 0; n < g.Batch; n++)
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
-                    for (int ch = 0; ch < c; ch++)
-                    {
-                        T sum = T.Zero;
-                        for (int i = 0; i < g.KernelH; i++)
-                            for (int j = 0; j < g.KernelW; j++)
-                                sum += x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch];
-                        y[((n * oh + oy) * ow + ox) * c + ch] = sum / T.CreateChecked(g.KernelH * g.KernelW);
-                    }
     }
 
     static void Check(in ConvGeometry g, int inputLength, int outputLength)
