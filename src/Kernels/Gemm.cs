@@ -178,9 +178,12 @@ public static unsafe class Gemm
             {
                 int nc = Math.Min(NC, _n - jc);
                 int colPanels = (nc + nr - 1) / nr;
-                for (int pc = 0; pc < _k; pc += KC)
+                // Equal k-blocks of at most KC: 576 as 3 x 192, not 256 + 256 + 64, whose short
+                // last block paid a whole tile load / store and packing pass for a quarter of the work.
+                int kBlocks = (_k + KC - 1) / KC, kBlock = (_k + kBlocks - 1) / kBlocks;
+                for (int pc = 0; pc < _k; pc += kBlock)
                 {
-                    int kc = Math.Min(KC, _k - pc);
+                    int kc = Math.Min(kBlock, _k - pc);
                     bool accumulate = pc > 0 || _beta != T.Zero;
                     if (pc == 0 && _beta != T.Zero && _beta != T.One)
                         ScaleRows(thread, threads, jc, nc);
