@@ -63,6 +63,25 @@ public class GemmTests
         }
     }
 
+    [TestCase(29, 35, 41, false, false), TestCase(150, 70, 600, true, false), TestCase(13, 4100, 3, false, true), TestCase(40, 64, 576, false, true)]
+    public void PrepackedBMatchesReference(int m, int n, int k, bool ta, bool tb)
+    {
+        int lda = ta ? m : k, ldb = tb ? k : n;
+        var a = TestData.Random<double>(m * k, 21);
+        var b = TestData.Random<double>(k * n, 22);
+        var c0 = TestData.Random<double>(m * n, 23);
+        var expected = (double[])c0.Clone();
+        Gemm.MultiplyReference(ta, tb, m, n, k, 0.5, a, lda, b, ldb, 1.0, expected, n);
+        // Packed once, used twice (a reused buffer must give the same result).
+        var packed = Gemm.PackB<double>(tb, k, n, b, ldb);
+        foreach (var p in new[] { packed, Gemm.PackB<double>(tb, k, n, b, ldb, reuse: packed) })
+        {
+            var c = (double[])c0.Clone();
+            Gemm.Multiply(ta, m, 0.5, a, lda, p, 1.0, c, n);
+            TestData.AssertClose<double>(c, expected, 1e-12, "prepacked");
+        }
+    }
+
     [Test]
     public void RejectsBuffersTooShortForTheShape()
     {

@@ -210,8 +210,10 @@ public static class ChunkedConvolution
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int perChunk = ImagesPerChunk<T>(g), chunks = (g.Batch + perChunk - 1) / perChunk;
-        fixed (T* px = x) fixed (T* pw = w) fixed (T* pb = bias) fixed (T* py = y)
-            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, bias.IsEmpty ? null : pb, py, null, null, null, null) { Relu = relu });
+        // The weights are the same for every chunk: pack them once.
+        var packedW = Scratch<T>.Weights = Gemm.PackB(false, g.Patch, filters, w, filters, Scratch<T>.Weights);
+        fixed (T* px = x) fixed (T* pb = bias) fixed (T* py = y)
+            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, packedW, bias.IsEmpty ? null : pb, py, null, null, null, null) { Relu = relu });
     }
 
     /// <summary>
@@ -226,8 +228,10 @@ public static class ChunkedConvolution
         // Per-member weight and bias gradients, added into dW / db once every member is done.
         var partials = Scratch<T>.Partials(members * (wLength + filters));
         partials.AsSpan(0, members * (wLength + filters)).Clear();
-        fixed (T* px = x) fixed (T* pw = w) fixed (T* pdy = dy) fixed (T* pdx = dx) fixed (T* pp = partials)
-            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, pw, null, null, pdy, dx.IsEmpty ? null : pdx, pp, pp + members * wLength));
+        // dCols = dy W^T for every chunk: pack W^T once.
+        var packedWt = dx.IsEmpty ? null : Scratch<T>.Weights = Gemm.PackB(true, filters, g.Patch, w, filters, Scratch<T>.Weights);
+        fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdx = dx) fixed (T* pp = partials)
+            TeamFor.Run(chunks, new Body<T>(g, perChunk, filters, px, packedWt, null, null, pdy, dx.IsEmpty ? null : pdx, pp, pp + members * wLength));
         for (int m = 0; m < members; m++)
         {
             if (!dW.IsEmpty) Elementwise.Axpy(T.One, partials.AsSpan(m * wLength, wLength), dW);
@@ -236,7 +240,7 @@ public static class ChunkedConvolution
     }
 
     /// <summary>Forward when dy is null (writes y), backward otherwise (accumulates dx, dW and db partials).</summary>
-    unsafe readonly struct Body<T>(ConvGeometry g, int perChunk, int filters, T* x, T* w, T* bias, T* y, T* dy, T* dx, T* dWPartials, T* dbPartials)
+    unsafe readonly struct Body<T>(ConvGeometry g, int perChunk, int filters, T* x, PackedMatrix<T>? weights, T* bias, T* y, T* dy, T* dx, T* dWPartials, T* dbPartials)
         : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>Forward only: clamp the output at zero (a fused ReLU).</summary>
@@ -255,12 +259,11 @@ public static class ChunkedConvolution
                 int rows = sub.Rows;
                 var cs = cols.AsSpan(0, rows * g.Patch);
                 new Convolution.Im2ColRows<T>(sub, x + (long)first * inImage, pc).Execute(0, 0, rows);
-                var wSpan = new ReadOnlySpan<T>(w, wLength);
                 long outOffset = (long)first * rowsPerImage * filters;
                 if (dy == null)
                 {
                     var ys = new Span<T>(y + outOffset, rows * filters);
-                    Gemm.Multiply(false, false, rows, filters, g.Patch, T.One, cs, g.Patch, wSpan, filters, T.Zero, ys, filters, ThreadTeam.Solo);
+                    Gemm.Multiply(false, rows, T.One, cs, g.Patch, weights!, T.Zero, ys, filters);
                     if (bias != null) Elementwise.Binary<T, AddOp<T>>(ys, new ReadOnlySpan<T>(bias, filters), ys);
                     if (Relu) Elementwise.Map<T, ReluOp<T>>(ys, ys);
                     continue;
@@ -271,7 +274,7 @@ public static class ChunkedConvolution
                 Reductions.SumAxisAccumulate(dys, 1, rows, filters, T.One, new Span<T>(dbPartials + (long)member * filters, filters));
                 if (dx == null) continue;
                 // The window matrix is spent: reuse its buffer for dCols.
-                Gemm.Multiply(false, true, rows, g.Patch, filters, T.One, dys, filters, wSpan, filters, T.Zero, cs, g.Patch, ThreadTeam.Solo);
+                Gemm.Multiply(false, rows, T.One, dys, filters, weights!, T.Zero, cs, g.Patch);
                 new Convolution.Col2ImImages<T>(sub, pc, dx + (long)first * inImage).Execute(0, 0, images);
             }
         }
@@ -282,6 +285,8 @@ public static class ChunkedConvolution
     {
         [ThreadStatic] static T[]? _columns;
         [ThreadStatic] static T[]? _partials;
+        /// <summary>The caller's packed weights (W for the forward, W^T for the backward), reused call after call.</summary>
+        [ThreadStatic] public static PackedMatrix<T>? Weights;
         /// <summary>A team member's own window-matrix buffer.</summary>
         public static T[] Columns(int length) => Get(ref _columns, length);
         /// <summary>The caller's per-member gradient partials, shared with its team for one call.</summary>

@@ -73,6 +73,73 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>
+    /// Packs op(B) [k, n] once, in exactly the panels the multiply would build block by block,
+    /// so many multiplications by the same B (a layer's weights, batch chunk after batch chunk)
+    /// skip packing. <paramref name="reuse"/> is refilled when it is large enough.
+    /// </summary>
+    public static PackedMatrix<T> PackB<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, PackedMatrix<T>? reuse = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = V512<T>.IsHardwareAccelerated ? 2 * V512<T>.Count : 2 * V256<T>.Count;
+        CheckArguments(false, transB, 1, n, k, k, Math.Max(1, k), b.Length, ldb, n, Math.Max(1, n));
+        int length = (int)Math.Min(int.MaxValue, (long)k * RoundUp(n, nr));
+        var packed = reuse != null && reuse.Capacity >= length ? reuse : new PackedMatrix<T>(length);
+        packed.Set(k, n, nr);
+        int kBlock = KBlock(k);
+        fixed (T* pb = b)
+        {
+            T* dst = packed.Pointer;
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc), panels = (nc + nr - 1) / nr;
+                for (int pc = 0; pc < k; pc += kBlock)
+                    PackB(pb, ldb, transB, pc, jc, Math.Min(kBlock, k - pc), nc, 0, panels, nr, dst + PackedOffset(k, nr, jc, pc, nc));
+            }
+        }
+        return packed;
+    }
+
+    /// <summary>C = alpha * op(A) * B + beta * C with B packed by <see cref="PackB{T}"/>; on the calling thread.</summary>
+    public static void Multiply<T>(bool transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedMatrix<T> b, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) MultiplyPacked<T, V512<T>>(transA, m, alpha, a, lda, b, beta, c, ldc);
+        else MultiplyPacked<T, V256<T>>(transA, m, alpha, a, lda, b, beta, c, ldc);
+    }
+
+    static void MultiplyPacked<T, W>(bool transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedMatrix<T> b, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        if (b.Nr != 2 * W.Count) throw new ArgumentException("B was packed for another vector width");
+        int n = b.Columns, k = b.Rows;
+        CheckArguments(transA, false, m, n, k, a.Length, lda, k * n, Math.Max(1, n), c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        fixed (T* pa = a) fixed (T* pc = c)
+        {
+            if (k == 0 || alpha == T.Zero)
+            {
+                ScaleC(m, n, beta, pc, ldc);
+                return;
+            }
+            var job = GemmJob<T, W>.ForThisThread();
+            job.Set(transA, false, m, n, k, alpha, pa, lda, null, n, beta, pc, ldc);
+            job.Prepacked = b.Pointer;
+            try { job.Execute(0, 1, ThreadTeam.Solo); }
+            finally { job.Prepacked = null; }
+        }
+    }
+
+    /// <summary>Equal k-blocks of at most KC: 576 as 3 x 192, not 256 + 256 + 64, whose short last block would pay a whole tile load / store and packing pass for a fraction of the work.</summary>
+    static int KBlock(int k)
+    {
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
+    }
+
+    /// <summary>Where block (jc, pc) starts in a fully packed B: column blocks of K x NC one after another, k-blocks inside.</summary>
+    static long PackedOffset(int k, int nr, int jc, int pc, int nc) => (long)jc * k + (long)pc * RoundUp(nc, nr);
+
     internal static void CheckArguments(bool transA, bool transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
     {
@@ -133,6 +200,9 @@ public static unsafe class Gemm
         T _alpha, _beta;
         T* _a, _b, _c;
 
+        /// <summary>A B packed ahead by PackB (then no packing and no shared-buffer barriers), or null.</summary>
+        public T* Prepacked;
+
         // Packed B is shared by the team; each member packs its own A block.
         readonly T[] _packedB;
         T[]?[] _packedA = new T[1][];
@@ -140,7 +210,7 @@ public static unsafe class Gemm
         GemmJob()
         {
             int nr = 2 * W.Count;
-            _packedB = GC.AllocateUninitializedArray<T>(KC * RoundUp(NC, nr), pinned: true);
+            _packedB = GC.AllocateUninitializedArray<T>(KC * RoundUp(NC, nr) + CacheLine, pinned: true);
         }
 
         /// <summary>One packing buffer slot per team member (the calling thread sizes it, before the job runs).</summary>
@@ -166,7 +236,7 @@ public static unsafe class Gemm
         public override void Execute(int thread, int threads, ThreadTeam team)
         {
             int nr = 2 * W.Count;
-            T* packedB = (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB));
+            T* packedB = AlignToCacheLine((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB)));
             T* packedA = PackedA(thread);
 
             // Split rows of C between threads when there are enough MR panels; otherwise split
@@ -178,9 +248,7 @@ public static unsafe class Gemm
             {
                 int nc = Math.Min(NC, _n - jc);
                 int colPanels = (nc + nr - 1) / nr;
-                // Equal k-blocks of at most KC: 576 as 3 x 192, not 256 + 256 + 64, whose short
-                // last block paid a whole tile load / store and packing pass for a quarter of the work.
-                int kBlocks = (_k + KC - 1) / KC, kBlock = (_k + kBlocks - 1) / kBlocks;
+                int kBlock = KBlock(_k);
                 for (int pc = 0; pc < _k; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, _k - pc);
@@ -188,9 +256,13 @@ public static unsafe class Gemm
                     if (pc == 0 && _beta != T.Zero && _beta != T.One)
                         ScaleRows(thread, threads, jc, nc);
 
-                    (int p0, int p1) = Share(colPanels, thread, threads);
-                    PackB(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
-                    team.Barrier();
+                    if (Prepacked != null) packedB = Prepacked + PackedOffset(_k, nr, jc, pc, nc);
+                    else
+                    {
+                        (int p0, int p1) = Share(colPanels, thread, threads);
+                        PackB(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
+                        team.Barrier();
+                    }
 
                     int rowStart, rowEnd, panelStart, panelEnd;
                     if (splitRows)
@@ -233,7 +305,7 @@ public static unsafe class Gemm
                         }
                     }
                     // Next k-block overwrites packed B: everyone must be done reading it.
-                    team.Barrier();
+                    if (Prepacked == null) team.Barrier();
                 }
             }
         }
@@ -273,6 +345,15 @@ public static unsafe class Gemm
         long start = (long)count * index / parts, end = (long)count * (index + 1) / parts;
         return ((int)start, (int)end);
     }
+
+    /// <summary>Elements of slack that let a buffer start on a 64-byte boundary.</summary>
+    const int CacheLine = 64;
+
+    /// <summary>
+    /// The first 64-byte boundary at or after p. B panels are read a whole vector at a time, and
+    /// a vector straddling two cache lines costs two loads: GC arrays promise only 8 or 16 bytes.
+    /// </summary>
+    internal static T* AlignToCacheLine<T>(T* p) where T : unmanaged => (T*)(((nint)p + 63) & ~(nint)63);
 
     static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
@@ -459,4 +540,23 @@ public static unsafe class Gemm
         W.Store(lo, ref *c);
         W.Store(hi, ref c[vw]);
     }
+}
+
+/// <summary>op(B) packed into GEMM panels by <see cref="Gemm.PackB{T}"/>, reusable across calls.</summary>
+public sealed unsafe class PackedMatrix<T> where T : unmanaged
+{
+    readonly T[] _data;
+
+    internal PackedMatrix(int capacity) => _data = GC.AllocateUninitializedArray<T>(Math.Max(1, capacity) + 64, pinned: true);
+
+    internal int Capacity => _data.Length - 64;
+    /// <summary>Cache-line aligned, like the multiply's own packing buffer.</summary>
+    internal T* Pointer => Gemm.AlignToCacheLine((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data)));
+    /// <summary>K: rows of op(B).</summary>
+    public int Rows { get; private set; }
+    /// <summary>N: columns of op(B).</summary>
+    public int Columns { get; private set; }
+    internal int Nr { get; private set; }
+
+    internal void Set(int rows, int columns, int nr) => (Rows, Columns, Nr) = (rows, columns, nr);
 }
