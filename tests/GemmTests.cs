@@ -89,6 +89,9 @@ public class GemmTests
         var b = new float[10];
         var c = new float[10];
         Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 4, 4, 4, 1f, a, 4, b, 4, 0f, c, 4));
+        Assert.Throws<ArgumentException>(() => Gemm.PackB<float>(false, 4, 4, b, 4));
+        var packed = Gemm.PackB<float>(false, 2, 4, b, 4);
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, 4, 1f, a, 2, packed, 0f, c, 4));
     }
 
     /// <summary>

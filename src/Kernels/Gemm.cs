@@ -82,7 +82,8 @@ public static unsafe class Gemm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = V512<T>.IsHardwareAccelerated ? 2 * V512<T>.Count : 2 * V256<T>.Count;
-        CheckArguments(false, transB, 1, n, k, k, Math.Max(1, k), b.Length, ldb, n, Math.Max(1, n));
+        if (k < 0 || n < 0) throw new ArgumentException($"negative size k={k} n={n}");
+        CheckOperand("B", transB ? n : k, transB ? k : n, b.Length, ldb);
         int length = (int)Math.Min(int.MaxValue, (long)k * RoundUp(n, nr));
         var packed = reuse != null && reuse.Capacity >= length ? reuse : new PackedMatrix<T>(length);
         packed.Set(k, n, nr);
@@ -113,7 +114,10 @@ public static unsafe class Gemm
     {
         if (b.Nr != 2 * W.Count) throw new ArgumentException("B was packed for another vector width");
         int n = b.Columns, k = b.Rows;
-        CheckArguments(transA, false, m, n, k, a.Length, lda, k * n, Math.Max(1, n), c.Length, ldc);
+        // B was checked when it was packed.
+        if (m < 0) throw new ArgumentException($"negative GEMM size m={m}");
+        CheckOperand("A", transA ? k : m, transA ? m : k, a.Length, lda);
+        CheckOperand("C", m, n, c.Length, ldc);
         if (m == 0 || n == 0) return;
         fixed (T* pa = a) fixed (T* pc = c)
         {
@@ -144,13 +148,17 @@ public static unsafe class Gemm
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
     {
         if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"negative GEMM size m={m} n={n} k={k}");
-        int aRows = transA ? k : m, aCols = transA ? m : k;
-        int bRows = transB ? n : k, bCols = transB ? k : n;
-        if (lda < Math.Max(1, aCols) || ldb < Math.Max(1, bCols) || ldc < Math.Max(1, n))
-            throw new ArgumentException($"leading dimension too small: lda={lda} ldb={ldb} ldc={ldc} for m={m} n={n} k={k}");
-        if (aRows > 0 && aCols > 0 && (long)(aRows - 1) * lda + aCols > aLength) throw new ArgumentException("A is too short for its shape");
-        if (bRows > 0 && bCols > 0 && (long)(bRows - 1) * ldb + bCols > bLength) throw new ArgumentException("B is too short for its shape");
-        if (m > 0 && n > 0 && (long)(m - 1) * ldc + n > cLength) throw new ArgumentException("C is too short for its shape");
+        CheckOperand("A", transA ? k : m, transA ? m : k, aLength, lda);
+        CheckOperand("B", transB ? n : k, transB ? k : n, bLength, ldb);
+        CheckOperand("C", m, n, cLength, ldc);
+    }
+
+    /// <summary>A stored rows x cols with leading dimension ld fits in length elements.</summary>
+    static void CheckOperand(string name, int rows, int cols, int length, int ld)
+    {
+        if (ld < Math.Max(1, cols)) throw new ArgumentException($"leading dimension of {name} too small: {ld} for {cols} columns");
+        if (rows > 0 && cols > 0 && (long)(rows - 1) * ld + cols > length)
+            throw new ArgumentException($"{name} is too short for its shape: {length} elements for {rows} x {cols} with leading dimension {ld}");
     }
 
     static void ScaleC<T>(int m, int n, T beta, T* c, int ldc) where T : unmanaged, IFloatingPointIeee754<T>
