@@ -174,11 +174,11 @@ public static class BatchNorm
         }
     }
 
-    /// <summary>A per-thread scratch array, grown as needed and kept (no allocation once warm).</summary>
+    /// <summary>The caller's per-member partial sums (see ThreadScratch).</summary>
     static class Scratch<T> where T : unmanaged
     {
-        [ThreadStatic] static T[]? _array;
-        public static T[] Get(int length) => _array is { } a && a.Length >= length ? a : _array = new T[length];
+        [ThreadStatic] static T[]? _partials;
+        public static T[] Get(int length) => ThreadScratch.Get(ref _partials, length);
     }
 
     /// <summary>sum[c] += sum_r (x[r,c] - shift[c]); sumSquares[c] += sum_r (x[r,c] - shift[c])^2.</summary>

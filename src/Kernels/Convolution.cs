@@ -280,7 +280,7 @@ public static class ChunkedConvolution
         }
     }
 
-    /// <summary>Pinned scratch arrays kept per thread between calls (no allocation once warm).</summary>
+    /// <summary>This kernel's per-thread buffers (see ThreadScratch).</summary>
     static class Scratch<T> where T : unmanaged
     {
         [ThreadStatic] static T[]? _columns;
@@ -288,10 +288,8 @@ public static class ChunkedConvolution
         /// <summary>The caller's packed weights (W for the forward, W^T for the backward), reused call after call.</summary>
         [ThreadStatic] public static PackedMatrix<T>? Weights;
         /// <summary>A team member's own window-matrix buffer.</summary>
-        public static T[] Columns(int length) => Get(ref _columns, length);
+        public static T[] Columns(int length) => ThreadScratch.Get(ref _columns, length);
         /// <summary>The caller's per-member gradient partials, shared with its team for one call.</summary>
-        public static T[] Partials(int length) => Get(ref _partials, length);
-        static T[] Get(ref T[]? slot, int length) =>
-            slot is { } a && a.Length >= length ? a : slot = GC.AllocateUninitializedArray<T>(length, pinned: true);
+        public static T[] Partials(int length) => ThreadScratch.Get(ref _partials, length);
     }
 }
