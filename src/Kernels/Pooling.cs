@@ -115,7 +115,7 @@ public static class Pooling
                 for (int ox = 0; ox < ow; ox++, outIndex += c)
                 {
                     ref T dst = ref Unsafe.Add(ref ys, outIndex);
-                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int first = WindowStart(g, n, oy, ox);
                     int ch = 0;
                     for (; ch <= c - W.Count; ch += W.Count)
                     {
@@ -156,10 +156,11 @@ public static class Pooling
                 for (int ox = 0; ox < ow; ox++)
                     for (int ch = 0; ch < c; ch++)
                     {
-                        T acc = x[((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c + ch];
+                        int first = WindowStart(g, n, oy, ox) + ch;
+                        T acc = x[first];
                         for (int i = 0; i < g.KernelH; i++)
                             for (int j = 0; j < g.KernelW; j++)
-                                if (i + j > 0) acc = TR.Combine(acc, x[((n * g.Height + oy * g.StrideH + i) * g.Width + ox * g.StrideW + j) * c + ch]);
+                                if (i + j > 0) acc = TR.Combine(acc, x[first + (i * g.Width + j) * c]);
                         y[((n * oh + oy) * ow + ox) * c + ch] = acc;
                     }
     }
@@ -188,7 +189,7 @@ public static class Pooling
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++, outIndex += c)
                 {
-                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int first = WindowStart(g, n, oy, ox);
                     int ch = 0;
                     for (; ch <= c - W.Count; ch += W.Count)
                     {
@@ -232,7 +233,7 @@ public static class Pooling
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++, outIndex += c)
                 {
-                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int first = WindowStart(g, n, oy, ox);
                     for (int ch = 0; ch < c; ch++)
                     {
                         T max = y[outIndex + ch];
@@ -261,12 +262,16 @@ public static class Pooling
                 for (int ox = 0; ox < ow; ox++, outIndex += c)
                 {
                     var d = dy.Slice(outIndex, c);
-                    int first = ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * c;
+                    int first = WindowStart(g, n, oy, ox);
                     for (int i = 0; i < g.KernelH; i++)
                         for (int j = 0; j < g.KernelW; j++)
                             Elementwise.Axpy(share, d, dx.Slice(first + (i * g.Width + j) * c, c));
                 }
     }
+
+    /// <summary>Index of channel 0 of the top-left element of output (n, oy, ox)'s window.</summary>
+    static int WindowStart(in ConvGeometry g, int n, int oy, int ox) =>
+        ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * g.Channels;
 
     static void Check(in ConvGeometry g, int inputLength, int outputLength)
     {
