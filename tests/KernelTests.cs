@@ -94,7 +94,7 @@ public class KernelTests
     }
 
     [Test]
-    public void AxpyAndSumMatchReference()
+    public void AxpyScaleAndSumMatchReference()
     {
         foreach (int n in Lengths)
         {
@@ -108,6 +108,15 @@ public class KernelTests
             y = (float[])y0.Clone();
             Elementwise.Axpy<float, V256<float>>(0.37f, x, y);
             TestData.AssertClose<float>(y, expected, FloatTolerance, $"axpy 256 n={n}");
+
+            var expectedScaled = (float[])y0.Clone();
+            Elementwise.ScaleReference(-1.7f, expectedScaled);
+            foreach (bool wide in new[] { true, false })
+            {
+                var scaled = (float[])y0.Clone();
+                if (wide) Elementwise.Scale<float, V512<float>>(-1.7f, scaled); else Elementwise.Scale<float, V256<float>>(-1.7f, scaled);
+                TestData.AssertClose<float>(scaled, expectedScaled, FloatTolerance, $"scale wide={wide} n={n}");
+            }
 
             double reference = Reductions.SumReference<double>(x.Select(v => (double)v).ToArray());
             foreach (float s in new[] { Reductions.Sum<float, V512<float>>(x), Reductions.Sum<float, V256<float>>(x) })

@@ -242,20 +242,25 @@ public static class Elementwise
     /// <summary>y = alpha * y.</summary>
     public static void Scale<T>(T alpha, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ref T ys = ref MemoryMarshal.GetReference(y);
-        if (V512<T>.IsHardwareAccelerated) ScaleCore<T, V512<T>>(alpha, ref ys, y.Length); else ScaleCore<T, V256<T>>(alpha, ref ys, y.Length);
+        if (V512<T>.IsHardwareAccelerated) Scale<T, V512<T>>(alpha, y); else Scale<T, V256<T>>(alpha, y);
     }
 
-    static void ScaleCore<T, W>(T alpha, ref T ys, int n) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    public static void Scale<T, W>(T alpha, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
+        ref T ys = ref MemoryMarshal.GetReference(y);
         W av = W.Broadcast(alpha);
-        int i = 0;
+        int n = y.Length, i = 0;
         for (; i <= n - W.Count; i += W.Count)
         {
             ref T yi = ref Unsafe.Add(ref ys, i);
             W.Store(W.Load(ref yi) * av, ref yi);
         }
         for (; i < n; i++) Unsafe.Add(ref ys, i) *= alpha;
+    }
+
+    public static void ScaleReference<T>(T alpha, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < y.Length; i++) y[i] *= alpha;
     }
 
     internal static void CheckSameLength(int a, int b)
