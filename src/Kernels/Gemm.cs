@@ -48,7 +48,7 @@ public static unsafe class Gemm
             Multiply<T, V256<T>>(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, team);
     }
 
-    /// <summary>The same as <see cref="Multiply{T}"/> at an explicit vector width (tests use both).</summary>
+    /// <summary>The same as the general Multiply at an explicit vector width (tests use both).</summary>
     public static void Multiply<T, W>(bool transA, bool transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc, ThreadTeam? team = null)
@@ -95,7 +95,7 @@ public static unsafe class Gemm
             {
                 int nc = Math.Min(NC, n - jc), panels = (nc + nr - 1) / nr;
                 for (int pc = 0; pc < k; pc += kBlock)
-                    PackB(pb, ldb, transB, pc, jc, Math.Min(kBlock, k - pc), nc, 0, panels, nr, dst + PackedOffset(k, nr, jc, pc, nc));
+                    PackBPanels(pb, ldb, transB, pc, jc, Math.Min(kBlock, k - pc), nc, 0, panels, nr, dst + PackedOffset(k, nr, jc, pc, nc));
             }
         }
         return packed;
@@ -268,7 +268,7 @@ public static unsafe class Gemm
                     else
                     {
                         (int p0, int p1) = Share(colPanels, thread, threads);
-                        PackB(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
+                        PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
                         team.Barrier();
                     }
 
@@ -369,7 +369,7 @@ public static unsafe class Gemm
     /// Packs op(B)[pc:pc+kc, jc:jc+nc] panels p0..p1 into [panel][k][nr], zero-padding the last
     /// panel so the micro-kernel never needs a column tail.
     /// </summary>
-    static void PackB<T>(T* b, int ldb, bool transB, int pc, int jc, int kc, int nc, int p0, int p1, int nr, T* packed)
+    static void PackBPanels<T>(T* b, int ldb, bool transB, int pc, int jc, int kc, int nc, int p0, int p1, int nr, T* packed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int p = p0; p < p1; p++)
