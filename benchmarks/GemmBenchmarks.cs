@@ -49,7 +49,7 @@ public sealed class GemmShape(string name, bool transA, bool transB, int m, int 
 }
 
 /// <summary>
-/// Throughput of the blocked, vectorised, multi-threaded <see cref="Gemm.Multiply{T}"/> on the
+/// Throughput of the blocked, vectorised, multi-threaded Gemm.Multiply on the
 /// shapes that dominate ResNet-50 training, plus a large square problem as the best case.
 /// </summary>
 [Config(typeof(BenchmarkConfig))]
