@@ -72,19 +72,28 @@ public class BatchNormTests
             {
                 BatchNorm.TwoSums<float, V512<float>, BatchNorm.MomentsTerms<float>>(p, p, m, channels, f1, f2);
                 BatchNorm.TwoSums<float, V512<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, h1, h2);
-                BatchNorm.AffineAccumulate<float, V512<float>>(p, q, channels, a, b, e, output);
+                BatchNorm.Affine<float, V512<float>>(p, q, channels, a, b, e, output);
             }
             else
             {
                 BatchNorm.TwoSums<float, V256<float>, BatchNorm.MomentsTerms<float>>(p, p, m, channels, f1, f2);
                 BatchNorm.TwoSums<float, V256<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, h1, h2);
-                BatchNorm.AffineAccumulate<float, V256<float>>(p, q, channels, a, b, e, output);
+                BatchNorm.Affine<float, V256<float>>(p, q, channels, a, b, e, output);
             }
             TestData.AssertClose<float>(f1, m1, 1e-5, $"shifted sums wide={wide}");
             TestData.AssertClose<float>(f2, m2, 1e-5, $"shifted squares wide={wide}");
             TestData.AssertClose<float>(h1, g1, 1e-5, $"gradient sums wide={wide}");
             TestData.AssertClose<float>(h2, g2, 1e-5, $"gradient products wide={wide}");
             for (int i = 0; i < output.Length; i++) Assert.That(output[i], Is.EqualTo(expectedOut[i]).Within(1e-5), $"affine wide={wide}");
+
+            // Overwriting (the forward's y = x * scale + shift): whatever was in the output is
+            // ignored, and with no b the q term is gone.
+            var overwritten = Enumerable.Repeat(float.NaN, rows * channels).ToArray();
+            if (wide) BatchNorm.Affine<float, V512<float>>(p, default, channels, a, default, e, overwritten, accumulate: false);
+            else BatchNorm.Affine<float, V256<float>>(p, default, channels, a, default, e, overwritten, accumulate: false);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < channels; c++)
+                    Assert.That(overwritten[r * channels + c], Is.EqualTo((double)a[c] * p[r * channels + c] + e[c]).Within(1e-5), $"overwriting affine wide={wide}");
 
             // Gated by q (the fused ReLU's mask), and with the output clamped at zero.
             float[] k1 = new float[channels], k2 = new float[channels], r1 = new float[channels], r2 = new float[channels];
@@ -93,12 +102,12 @@ public class BatchNormTests
             if (wide)
             {
                 BatchNorm.TwoSums<float, V512<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, k1, k2, gate: q);
-                BatchNorm.AffineAccumulate<float, V512<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
+                BatchNorm.Affine<float, V512<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
             }
             else
             {
                 BatchNorm.TwoSums<float, V256<float>, BatchNorm.GradientTerms<float>>(p, q, m, channels, k1, k2, gate: q);
-                BatchNorm.AffineAccumulate<float, V256<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
+                BatchNorm.Affine<float, V256<float>>(p, q, channels, a, b, e, gatedOut, gate: q, relu: true);
             }
             TestData.AssertClose<float>(k1, r1, 1e-5, $"gated sums wide={wide}");
             TestData.AssertClose<float>(k2, r2, 1e-5, $"gated products wide={wide}");

@@ -63,9 +63,7 @@ public static class BatchNorm
             scale[c] = gamma[c] * invStd[c];
             shift[c] = beta[c] - mean[c] * scale[c];
         }
-        Span<T> zero = channels <= 1024 ? stackalloc T[channels] : new T[channels];
-        zero.Clear();
-        ParallelAffine(x, x, channels, scale, zero, shift, y, default, accumulate: false, relu);
+        ParallelAffine(x, default, channels, scale, default, shift, y, default, accumulate: false, relu);
     }
 
     /// <summary>
@@ -151,12 +149,12 @@ public static class BatchNorm
         }
     }
 
-    /// <summary>output (+)= a * p + b * q + e per channel, rows split over the team.</summary>
+    /// <summary>output (+)= a * p + b * q + e per channel (no q term when b is empty), rows split over the team.</summary>
     static unsafe void ParallelAffine<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
         ReadOnlySpan<T> gate, bool accumulate, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         fixed (T* pp = p) fixed (T* pq = q) fixed (T* pa = a) fixed (T* pb = b) fixed (T* pe = e) fixed (T* po = output) fixed (T* pg = gate)
-            TeamFor.Run(p.Length / channels, new AffineBody<T>(pp, pq, channels, pa, pb, pe, po, gate.IsEmpty ? null : pg, accumulate, relu), minimumPerMember: 256);
+            TeamFor.Run(p.Length / channels, new AffineBody<T>(pp, pq, channels, pa, b.IsEmpty ? null : pb, pe, po, gate.IsEmpty ? null : pg, accumulate, relu), minimumPerMember: 256);
     }
 
     unsafe readonly struct AffineBody<T>(T* p, T* q, int channels, T* a, T* b, T* e, T* output, T* gate, bool accumulate, bool relu) : IRangeBody
@@ -167,10 +165,9 @@ public static class BatchNorm
             int n = (end - start) * channels;
             long offset = (long)start * channels;
             var o = new Span<T>(output + offset, n);
-            if (!accumulate) o.Clear();
-            AffineAccumulate(new ReadOnlySpan<T>(p + offset, n), new ReadOnlySpan<T>(q + offset, n), channels,
-                new ReadOnlySpan<T>(a, channels), new ReadOnlySpan<T>(b, channels), new ReadOnlySpan<T>(e, channels), o,
-                gate == null ? default : new ReadOnlySpan<T>(gate + offset, n), relu);
+            Affine(new ReadOnlySpan<T>(p + offset, n), b == null ? default : new ReadOnlySpan<T>(q + offset, n), channels,
+                new ReadOnlySpan<T>(a, channels), b == null ? default : new ReadOnlySpan<T>(b, channels), new ReadOnlySpan<T>(e, channels), o,
+                gate == null ? default : new ReadOnlySpan<T>(gate + offset, n), relu, accumulate);
         }
     }
 
@@ -279,21 +276,23 @@ public static class BatchNorm
     }
 
     /// <summary>
-    /// out[r,c] += a[c] * p[r,c] + b[c] * q[r,c] + e[c]; with a gate, p counts as 0 where
-    /// gate &lt;= 0; with relu, the result is clamped at 0.
+    /// out[r,c] (+)= a[c] * p[r,c] + b[c] * q[r,c] + e[c]: added to out when accumulate,
+    /// written over it otherwise (out is then never read). Empty b and q drop that term; with
+    /// a gate, p counts as 0 where gate &lt;= 0; with relu, the result is clamped at 0.
     /// </summary>
-    public static void AffineAccumulate<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
-        ReadOnlySpan<T> gate = default, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Affine<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
+        ReadOnlySpan<T> gate = default, bool relu = false, bool accumulate = true) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) AffineAccumulate<T, V512<T>>(p, q, channels, a, b, e, output, gate, relu);
-        else AffineAccumulate<T, V256<T>>(p, q, channels, a, b, e, output, gate, relu);
+        if (V512<T>.IsHardwareAccelerated) Affine<T, V512<T>>(p, q, channels, a, b, e, output, gate, relu, accumulate);
+        else Affine<T, V256<T>>(p, q, channels, a, b, e, output, gate, relu, accumulate);
     }
 
-    public static void AffineAccumulate<T, W>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
-        ReadOnlySpan<T> gate = default, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    public static void Affine<T, W>(ReadOnlySpan<T> p, ReadOnlySpan<T> q, int channels, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> e, Span<T> output,
+        ReadOnlySpan<T> gate = default, bool relu = false, bool accumulate = true) where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         int rows = Rows(p.Length, channels, output.Length);
-        Rows(q.Length, channels, output.Length);
+        bool second = !b.IsEmpty;
+        if (second) Rows(q.Length, channels, output.Length);
         bool gated = !gate.IsEmpty;
         if (gated) Rows(gate.Length, channels, output.Length);
         ref T gs = ref MemoryMarshal.GetReference(gate);
@@ -315,14 +314,17 @@ public static class BatchNorm
                 ref T o = ref Unsafe.Add(ref or, c);
                 W pv = W.Load(ref Unsafe.Add(ref pr, c));
                 if (gated) pv = W.And(W.GreaterThan(W.Load(ref Unsafe.Add(ref gr, c)), W.Zero), pv);
-                W v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref As, c)), pv, W.Load(ref o) + W.Load(ref Unsafe.Add(ref Es, c)));
-                v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref Bs, c)), W.Load(ref Unsafe.Add(ref qr, c)), v);
+                W v = W.Load(ref Unsafe.Add(ref Es, c));
+                if (accumulate) v += W.Load(ref o);
+                v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref As, c)), pv, v);
+                if (second) v = W.MultiplyAdd(W.Load(ref Unsafe.Add(ref Bs, c)), W.Load(ref Unsafe.Add(ref qr, c)), v);
                 W.Store(relu ? W.Max(v, W.Zero) : v, ref o);
             }
             for (; c < channels; c++)
             {
                 T pv = gated && !(Unsafe.Add(ref gr, c) > T.Zero) ? T.Zero : Unsafe.Add(ref pr, c);
-                T v = Unsafe.Add(ref or, c) + Unsafe.Add(ref As, c) * pv + Unsafe.Add(ref Bs, c) * Unsafe.Add(ref qr, c) + Unsafe.Add(ref Es, c);
+                T v = (accumulate ? Unsafe.Add(ref or, c) : T.Zero) + Unsafe.Add(ref As, c) * pv
+                    + (second ? Unsafe.Add(ref Bs, c) * Unsafe.Add(ref qr, c) : T.Zero) + Unsafe.Add(ref Es, c);
                 Unsafe.Add(ref or, c) = relu && !(v > T.Zero) ? T.Zero : v;
             }
         }

@@ -20,7 +20,7 @@ public static unsafe class Gemm
     public const int MR = 12;
     const int KC = 256;
     const int MC = 144;
-    const int NC = 4096;
+    internal const int NC = 4096;
     /// <summary>
     /// From this many NR-wide column panels on, packing A is amortised over enough panels to
     /// beat reading it in place (measured: in place wins up to 2x at N &lt;= 256, packing wins
@@ -80,8 +80,12 @@ public static unsafe class Gemm
     /// </summary>
     public static PackedMatrix<T> PackB<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, PackedMatrix<T>? reuse = null)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => PackB(transB, k, n, b, ldb, reuse, V512<T>.IsHardwareAccelerated ? 2 * V512<T>.Count : 2 * V256<T>.Count);
+
+    /// <summary>PackB for a micro-kernel of the given panel width (2 vectors of the width it runs at).</summary>
+    internal static PackedMatrix<T> PackB<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, PackedMatrix<T>? reuse, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nr = V512<T>.IsHardwareAccelerated ? 2 * V512<T>.Count : 2 * V256<T>.Count;
         if (k < 0 || n < 0) throw new ArgumentException($"negative size k={k} n={n}");
         CheckOperand("B", transB ? n : k, transB ? k : n, b.Length, ldb);
         int length = (int)Math.Min(int.MaxValue, (long)k * RoundUp(n, nr));
@@ -135,14 +139,14 @@ public static unsafe class Gemm
     }
 
     /// <summary>Equal k-blocks of at most KC: 576 as 3 x 192, not 256 + 256 + 64, whose short last block would pay a whole tile load / store and packing pass for a fraction of the work.</summary>
-    static int KBlock(int k)
+    internal static int KBlock(int k)
     {
         int blocks = (k + KC - 1) / KC;
         return (k + blocks - 1) / blocks;
     }
 
     /// <summary>Where block (jc, pc) starts in a fully packed B: column blocks of K x NC one after another, k-blocks inside.</summary>
-    static long PackedOffset(int k, int nr, int jc, int pc, int nc) => (long)jc * k + (long)pc * RoundUp(nc, nr);
+    internal static long PackedOffset(int k, int nr, int jc, int pc, int nc) => (long)jc * k + (long)pc * RoundUp(nc, nr);
 
     internal static void CheckArguments(bool transA, bool transB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
@@ -306,9 +310,9 @@ public static unsafe class Gemm
                                 int mrEff = Math.Min(MR, mc - ir);
                                 T* cTile = _c + (long)(ic + ir) * _ldc + jc + jr;
                                 if (ir < directRows)
-                                    Tile(new StridedRows<T>(_a + (long)(ic + ir) * _lda + pc, _lda), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
+                                    Tile<T, W, StridedRows<T>>(new StridedRows<T>(_a + (long)(ic + ir) * _lda + pc, _lda), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
                                 else
-                                    Tile(new PackedRows<T>(packedA + (long)(ir - directRows) * kc), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
+                                    Tile<T, W, PackedRows<T>>(new PackedRows<T>(packedA + (long)(ir - directRows) * kc), kc, bPanel, cTile, _ldc, mrEff, nrEff, accumulate);
                             }
                         }
                     }
@@ -327,28 +331,37 @@ public static unsafe class Gemm
                 for (int j = 0; j < nc; j++) row[j] *= _beta;
             }
         }
-
-        [SkipLocalsInit] // the scratch tile is fully written by the micro-kernel before it is read
-        static void Tile<TA>(TA a, int kc, T* b, T* c, int ldc, int mr, int nr, bool accumulate) where TA : struct, IARows<T>
-        {
-            int fullNr = 2 * W.Count;
-            if (mr == MR && nr == fullNr)
-            {
-                MicroKernel<T, W, TA>(kc, a, b, c, ldc, accumulate);
-                return;
-            }
-            T* tile = stackalloc T[MR * fullNr];
-            MicroKernel<T, W, TA>(kc, a, b, tile, fullNr, false);
-            for (int i = 0; i < mr; i++)
-                for (int j = 0; j < nr; j++)
-                {
-                    T v = tile[i * fullNr + j];
-                    c[(long)i * ldc + j] = accumulate ? c[(long)i * ldc + j] + v : v;
-                }
-        }
     }
 
-    static (int Start, int End) Share(int count, int index, int parts)
+    /// <summary>
+    /// One MR x NR tile of C (+)= A * B panel, then + bias and max(., 0) when asked (the
+    /// epilogue runs on the registers, so a convolution's bias and ReLU cost no extra pass).
+    /// Partial tiles go through a scratch tile. bias, when not null, holds NR readable values.
+    /// </summary>
+    [SkipLocalsInit] // the scratch tile is fully written by the micro-kernel before it is read
+    internal static void Tile<T, W, TA>(TA a, int kc, T* b, T* c, int ldc, int mr, int nr, bool accumulate, T* bias = null, bool relu = false)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TA : struct, IARows<T>
+    {
+        int fullNr = 2 * W.Count;
+        if (mr == MR && nr == fullNr)
+        {
+            MicroKernel<T, W, TA>(kc, a, b, c, ldc, accumulate, bias, relu);
+            return;
+        }
+        T* tile = stackalloc T[MR * fullNr];
+        MicroKernel<T, W, TA>(kc, a, b, tile, fullNr, false, null, false);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++)
+            {
+                T v = tile[i * fullNr + j];
+                if (accumulate) v += c[(long)i * ldc + j];
+                if (bias != null) v += bias[j];
+                if (relu && !(v > T.Zero)) v = T.Zero;
+                c[(long)i * ldc + j] = v;
+            }
+    }
+
+    internal static (int Start, int End) Share(int count, int index, int parts)
     {
         long start = (long)count * index / parts, end = (long)count * (index + 1) / parts;
         return ((int)start, (int)end);
@@ -363,7 +376,7 @@ public static unsafe class Gemm
     /// </summary>
     internal static T* AlignToCacheLine<T>(T* p) where T : unmanaged => (T*)(((nint)p + 63) & ~(nint)63);
 
-    static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+    internal static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
     /// <summary>
     /// Packs op(B)[pc:pc+kc, jc:jc+nc] panels p0..p1 into [panel][k][nr], zero-padding the last
@@ -450,7 +463,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>How the micro-kernel reads the MR values of A for one k.</summary>
-    interface IARows<T> where T : unmanaged
+    internal interface IARows<T> where T : unmanaged
     {
         /// <summary>op(A)[row, current k]; row is a constant after inlining.</summary>
         T Get(int row);
@@ -495,7 +508,7 @@ public static unsafe class Gemm
     /// vectors and one broadcast: 27 of the 32 AVX-512 registers, so nothing spills.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MicroKernel<T, W, TA>(int kc, TA a, T* b, T* c, int ldc, bool accumulate)
+    internal static void MicroKernel<T, W, TA>(int kc, TA a, T* b, T* c, int ldc, bool accumulate, T* bias, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> where TA : struct, IARows<T>
     {
         int vw = W.Count;
@@ -522,28 +535,37 @@ public static unsafe class Gemm
             a.Next();
             b += 2 * vw;
         }
-        StoreRow(c, vw, c00, c01, accumulate); c += ldc;
-        StoreRow(c, vw, c10, c11, accumulate); c += ldc;
-        StoreRow(c, vw, c20, c21, accumulate); c += ldc;
-        StoreRow(c, vw, c30, c31, accumulate); c += ldc;
-        StoreRow(c, vw, c40, c41, accumulate); c += ldc;
-        StoreRow(c, vw, c50, c51, accumulate); c += ldc;
-        StoreRow(c, vw, c60, c61, accumulate); c += ldc;
-        StoreRow(c, vw, c70, c71, accumulate); c += ldc;
-        StoreRow(c, vw, c80, c81, accumulate); c += ldc;
-        StoreRow(c, vw, c90, c91, accumulate); c += ldc;
-        StoreRow(c, vw, cA0, cA1, accumulate); c += ldc;
-        StoreRow(c, vw, cB0, cB1, accumulate);
+        W bl = W.Zero, bh = W.Zero;
+        if (bias != null) { bl = W.Load(ref *bias); bh = W.Load(ref bias[vw]); }
+        StoreRow(c, vw, c00, c01, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c10, c11, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c20, c21, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c30, c31, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c40, c41, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c50, c51, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c60, c61, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c70, c71, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c80, c81, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, c90, c91, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, cA0, cA1, bl, bh, accumulate, relu); c += ldc;
+        StoreRow(c, vw, cB0, cB1, bl, bh, accumulate, relu);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRow<T, W>(T* c, int vw, W lo, W hi, bool accumulate)
+    static void StoreRow<T, W>(T* c, int vw, W lo, W hi, W biasLo, W biasHi, bool accumulate, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (accumulate)
         {
             lo += W.Load(ref *c);
             hi += W.Load(ref c[vw]);
+        }
+        lo += biasLo;
+        hi += biasHi;
+        if (relu)
+        {
+            lo = W.Max(lo, W.Zero);
+            hi = W.Max(hi, W.Zero);
         }
         W.Store(lo, ref *c);
         W.Store(hi, ref c[vw]);

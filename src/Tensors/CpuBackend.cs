@@ -76,45 +76,50 @@ public sealed class CpuBackend : IBackend
         => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
 
     /// <summary>
-    /// Three ways, by shape: a 1x1 stride-1 convolution is one GEMM on x as it lies; large
-    /// batches of large maps go chunk by chunk through L2 (ChunkedConvolution); small late-stage
-    /// layers build the whole window matrix and spread two big GEMMs over the team.
+    /// A 1x1 stride-1 convolution is one GEMM on x as it lies; every other shape is an implicit
+    /// GEMM that reads windows straight from the (padded) image, with bias and ReLU applied as
+    /// tiles are stored.
     /// </summary>
     public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
-        if (!IsPointwise(g) && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
+        if (!IsPointwise(g))
         {
-            ChunkedConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span, relu);
+            ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span, relu);
             return;
         }
-        using (var cols = Columns(g, x))
-            MatMul(false, false, g.Rows, filters, g.Patch, T.One, cols ?? x, kernel, T.Zero, y);
+        MatMul(false, false, g.Rows, filters, g.Patch, T.One, x, kernel, T.Zero, y);
         if (bias != null) Binary(BinaryFunction.Add, y, bias, y);
         if (relu) Unary(UnaryFunction.Relu, y, y);
     }
 
+    /// <summary>
+    /// db and dW from the window matrix (chunk by chunk through L2 for large batches of large
+    /// maps, whole otherwise); dx as a convolution of dy when the stride is 1, a GEMM for 1x1,
+    /// col2im of dy w^T otherwise.
+    /// </summary>
     public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
-        if (!IsPointwise(g) && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
+        var dxIn = dx;
+        bool pointwise = IsPointwise(g);
+        bool dxAsConvolution = dx != null && !pointwise && ImplicitConvolution.HandlesInputGradient(g);
+        if (dxAsConvolution) ImplicitConvolution.BackwardInputAccumulate<T>(g, dy.Span, kernel.Span, filters, dx!.Span);
+        if (dxAsConvolution || pointwise) dx = null;
+        if (!pointwise && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
         {
             ChunkedConvolution.Backward<T>(g, x.Span, kernel.Span, dy.Span, filters,
                 dx == null ? default : dx.Span, dKernel == null ? default : dKernel.Span, dBias == null ? default : dBias.Span);
             return;
         }
-        // db += dY summed over output positions; dW[patch, F] += cols^T dY; dX from dCols = dY W^T.
+        // db += dY summed over output positions; dW[patch, F] += cols^T dY.
         if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
         if (dKernel != null)
             using (var cols = Columns(g, x))
                 MatMul(true, false, g.Patch, filters, g.Rows, T.One, cols ?? x, dy, T.One, dKernel);
+        if (pointwise && dxIn != null) MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dxIn);
         if (dx == null) return;
-        if (IsPointwise(g))
-        {
-            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dx);
-            return;
-        }
         using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
         MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
         Col2ImAccumulate(g, dCols, dx);

@@ -1,0 +1,317 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// Convolution as a GEMM whose A matrix is never built (implicit GEMM): y[rows, F] =
+/// windows[rows, KH*KW*C] * w[KH*KW*C, F], where the micro-kernel reads each output
+/// position's window straight from the image. In NHWC one window row (KW pixels x C channels)
+/// is KW*C adjacent values, so a window is KH runs of KW*C values, one image row apart. Padded
+/// layers first copy the batch into a zero-bordered buffer (the size of the input, where
+/// im2col would write KH*KW times it), so every window lies inside it and no read needs a
+/// bounds test. Bias and ReLU are applied to the tile in registers as it is stored.
+/// </summary>
+public static unsafe class ImplicitConvolution
+{
+    /// <summary>
+    /// y (+)= conv(x, w) + bias, then max(y, 0) when relu.
+    /// x: [N,H,W,C], w: [KH,KW,C,F] (HWIO), bias: [F] or empty, y: [N,OH,OW,F].
+    /// accumulate adds into y instead of overwriting it (then bias must be empty).
+    /// </summary>
+    public static void Forward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y,
+        bool relu = false, bool accumulate = false, ThreadTeam? team = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>>(g, x, w, bias, filters, y, relu, accumulate, team);
+        else Forward<T, V256<T>>(g, x, w, bias, filters, y, relu, accumulate, team);
+    }
+
+    /// <summary>The same at an explicit vector width (tests use both).</summary>
+    public static void Forward<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y,
+        bool relu = false, bool accumulate = false, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
+        if (x.Length != g.InputLength || w.Length != g.Patch * filters || y.Length != g.Rows * filters || !(bias.IsEmpty || bias.Length == filters))
+            throw new ArgumentException($"convolution buffers: x {x.Length} (need {g.InputLength}), w {w.Length} (need {g.Patch * filters}), y {y.Length} (need {g.Rows * filters}), bias {bias.Length} (need 0 or {filters})");
+        if (accumulate && !bias.IsEmpty) throw new ArgumentException("an accumulating convolution takes no bias");
+        Run<T, W>(g, x, w, rotated: false, bias, filters, y, relu, accumulate, team);
+    }
+
+    /// <summary>
+    /// The convolution with weights taken either as they are ([taps, C, F]) or, for the input
+    /// gradient, rotated 180 degrees with in / out channels swapped (read from [taps, F, C] as
+    /// stored by the forward layer: then F is <paramref name="g"/>'s channel count and C is
+    /// <paramref name="filters"/>). The team packs the weights into GEMM panels first, each
+    /// member its share of column panels, so the rotation costs no extra pass.
+    /// </summary>
+    static void Run<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, bool rotated, ReadOnlySpan<T> bias, int filters, Span<T> y,
+        bool relu, bool accumulate, ThreadTeam? team)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        team ??= ThreadTeam.Shared;
+        var job = Job<T, W>.ForThisThread();
+        int nr = 2 * W.Count;
+        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, g.Patch * Gemm.RoundUp(filters, nr) + 64 / Unsafe.SizeOf<T>());
+        bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
+        var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
+        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
+        // The epilogue reads whole NR-wide bias vectors: a copy padded with zeros to a whole panel.
+        T[]? biasBuffer = null;
+        if (!bias.IsEmpty)
+        {
+            biasBuffer = ThreadScratch.Get(ref job.Bias, Gemm.RoundUp(filters, nr));
+            bias.CopyTo(biasBuffer);
+            biasBuffer.AsSpan(filters, Gemm.RoundUp(filters, nr) - filters).Clear();
+        }
+        fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pPad = paddedBuffer) fixed (T* pBias = biasBuffer) fixed (T* pPacked = packedWeights)
+        {
+            job.Set(g, filters, padded ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), py, pBias, relu, accumulate);
+            // Below ~1 MFLOP waking the other core costs more than it saves.
+            if ((long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1) job.Execute(0, 1, ThreadTeam.Solo);
+            else team.Run(job);
+        }
+    }
+
+    /// <summary>The input gradient can be computed as a convolution when the stride is 1.</summary>
+    public static bool HandlesInputGradient(in ConvGeometry g) => g.StrideH == 1 && g.StrideW == 1;
+
+    /// <summary>
+    /// dx += the input gradient of a stride-1 convolution, computed as a convolution itself:
+    /// dx[i] = sum over taps t of dy[i - t + pad] * w[t]^T, which is dy, padded by (KH-1-top,
+    /// KH-1-bottom) x (KW-1-left, KW-1-right), convolved with w rotated 180 degrees and its
+    /// in / out channels swapped ([KH,KW,F,C]).
+    /// dy: [N,OH,OW,F], w: [KH,KW,C,F], dx: [N,H,W,C].
+    /// </summary>
+    public static void BackwardInputAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dy, ReadOnlySpan<T> w, int filters, Span<T> dx, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!HandlesInputGradient(g)) throw new ArgumentException("the input gradient as a convolution needs stride 1");
+        if (w.Length != g.Patch * filters) throw new ArgumentException($"kernel has {w.Length} values, need {g.Patch * filters}");
+        int kh = g.KernelH, kw = g.KernelW;
+        var transposed = new ConvGeometry(g.Batch, g.OutHeight, g.OutWidth, filters, kh, kw, 1, 1,
+            kh - 1 - g.PadTop, kh - 1 - g.PadBottom, kw - 1 - g.PadLeft, kw - 1 - g.PadRight);
+        if (dy.Length != transposed.InputLength || dx.Length != g.InputLength)
+            throw new ArgumentException($"input gradient buffers: dy {dy.Length} (need {transposed.InputLength}), dx {dx.Length} (need {g.InputLength})");
+        if (V512<T>.IsHardwareAccelerated) Run<T, V512<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate: true, team);
+        else Run<T, V256<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate: true, team);
+    }
+
+    /// <summary>
+    /// The image the windows are read from: the input itself, or its zero-padded copy.
+    /// Dimensions include the padding.
+    /// </summary>
+    readonly record struct Source(int Batch, int Height, int Width, int Channels)
+    {
+        public int Length => Batch * Height * Width * Channels;
+    }
+
+    sealed class Job<T, W> : TeamJob where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        [ThreadStatic] static Job<T, W>? _forThread;
+        public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
+
+        public T[]? PackedWeights, Padded, Bias;
+        // Per member: the window start of every row of the current row block.
+        T*[]?[] _rowStarts = new T*[1][];
+
+        ConvGeometry _g;
+        Source _source;
+        int _filters;
+        T* _image, _x, _w, _packed, _y, _bias;
+        bool _rotated, _relu, _accumulate, _pad;
+
+        const int RowBlock = 144;
+
+        public void Set(in ConvGeometry g, int filters, T* image, Source source, T* x, T* w, bool rotated, T* packed, T* y, T* bias, bool relu, bool accumulate)
+        {
+            _g = g; _filters = filters; _image = image; _source = source; _x = x; _w = w; _rotated = rotated; _packed = packed;
+            _y = y; _bias = bias; _relu = relu; _accumulate = accumulate; _pad = image != x;
+        }
+
+        public override void Execute(int thread, int threads, ThreadTeam team)
+        {
+            int nr = 2 * W.Count, rows = _g.Rows;
+            int rowPanels = (rows + Gemm.MR - 1) / Gemm.MR, colPanels = (_filters + nr - 1) / nr;
+            (int c0, int c1) = Gemm.Share(colPanels, thread, threads);
+            PackWeights(c0, c1);
+            if (_pad)
+            {
+                (int n0, int n1) = Gemm.Share(_g.Batch, thread, threads);
+                PadImages(n0, n1);
+            }
+            team.Barrier();
+            // Like the GEMM: split rows when there are enough MR panels, else the column panels.
+            if (rowPanels >= 4 * threads)
+            {
+                (int r0, int r1) = Gemm.Share(rowPanels, thread, threads);
+                Compute(thread, r0 * Gemm.MR, Math.Min(rows, r1 * Gemm.MR), 0, colPanels);
+            }
+            else
+            {
+                (int p0, int p1) = Gemm.Share(colPanels, thread, threads);
+                if (p0 < p1) Compute(thread, 0, rows, p0, p1);
+            }
+        }
+
+        /// <summary>
+        /// Packs column panels [p0, p1) of the weights for every k-block, in the layout
+        /// <see cref="Gemm.PackB{T}"/> gives (zero-padded to whole panels). Plain: row k of B is
+        /// w[k, :]. Rotated: row k = (tap t, channel f) is w[taps-1-t, :, f], a strided gather.
+        /// </summary>
+        void PackWeights(int p0, int p1)
+        {
+            int nr = 2 * W.Count, k = _g.Patch, kBlock = Gemm.KBlock(k), n = _filters;
+            int taps = _g.KernelH * _g.KernelW, f = _g.Channels;
+            for (int jc = 0; jc < n; jc += Gemm.NC)
+            {
+                int nc = Math.Min(Gemm.NC, n - jc);
+                int q0 = Math.Max(p0, jc / nr), q1 = Math.Min(p1, (jc + nc + nr - 1) / nr);
+                for (int pc = 0; pc < k; pc += kBlock)
+                {
+                    int kc = Math.Min(kBlock, k - pc);
+                    T* block = _packed + Gemm.PackedOffset(k, nr, jc, pc, nc);
+                    for (int jp = q0; jp < q1; jp++)
+                    {
+                        int j0 = jp * nr, width = Math.Min(nr, n - j0);
+                        T* panel = block + (long)(jp - jc / nr) * nr * kc;
+                        for (int kk = 0; kk < kc; kk++)
+                        {
+                            int row = pc + kk;
+                            T* d = panel + kk * nr;
+                            if (!_rotated)
+                                new ReadOnlySpan<T>(_w + (long)row * n + j0, width).CopyTo(new Span<T>(d, width));
+                            else
+                            {
+                                T* src = _w + ((long)(taps - 1 - row / f) * n + j0) * f + row % f;
+                                for (int j = 0; j < width; j++) d[j] = src[(long)j * f];
+                            }
+                            for (int j = width; j < nr; j++) d[j] = T.Zero;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>Copies images [n0, n1) into the middle of the zero-bordered buffer.</summary>
+        void PadImages(int n0, int n1)
+        {
+            int c = _g.Channels, rowLength = _g.Width * c, paddedRow = _source.Width * c;
+            fixed (T* dst0 = Padded)
+                for (int n = n0; n < n1; n++)
+                {
+                    T* image = dst0 + (long)n * _source.Height * paddedRow;
+                    new Span<T>(image, _g.PadTop * paddedRow).Clear();
+                    for (int h = 0; h < _g.Height; h++)
+                    {
+                        T* row = image + (long)(_g.PadTop + h) * paddedRow;
+                        new Span<T>(row, _g.PadLeft * c).Clear();
+                        new ReadOnlySpan<T>(_x + ((long)n * _g.Height + h) * rowLength, rowLength).CopyTo(new Span<T>(row + _g.PadLeft * c, rowLength));
+                        new Span<T>(row + _g.PadLeft * c + rowLength, _g.PadRight * c).Clear();
+                    }
+                    new Span<T>(image + (long)(_g.PadTop + _g.Height) * paddedRow, _g.PadBottom * paddedRow).Clear();
+                }
+        }
+
+        /// <summary>Output rows [r0, r1), column panels [p0, p1): GEMM loop order (row block, k-block, panel, tile).</summary>
+        void Compute(int thread, int r0, int r1, int p0, int p1)
+        {
+            int nr = 2 * W.Count, k = _g.Patch, kBlock = Gemm.KBlock(k);
+            int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
+            if (_rowStarts.Length <= thread) Array.Resize(ref _rowStarts, thread + 1);
+            var starts = _rowStarts[thread] ??= new T*[RowBlock];
+            T* packed = _packed;
+            for (int ic = r0; ic < r1; ic += RowBlock)
+            {
+                int mc = Math.Min(RowBlock, r1 - ic);
+                WindowStarts(ic, mc, starts);
+                for (int pc = 0; pc < k; pc += kBlock)
+                {
+                    int kc = Math.Min(kBlock, k - pc);
+                    bool first = pc == 0, last = pc + kc == k;
+                    // Where this k-block starts inside a window: run kh, offset j in the run.
+                    nint offset = (nint)(pc / segment) * pitch + pc % segment;
+                    int left = segment - pc % segment;
+                    for (int jc = 0; jc < _filters; jc += Gemm.NC)
+                    {
+                        int nc = Math.Min(Gemm.NC, _filters - jc);
+                        int q0 = Math.Max(p0, jc / nr), q1 = Math.Min(p1, (jc + nc + nr - 1) / nr);
+                        T* block = packed + Gemm.PackedOffset(k, nr, jc, pc, nc);
+                        for (int jp = q0; jp < q1; jp++)
+                        {
+                            int jr = jp * nr - jc;
+                            int nrEff = Math.Min(nr, nc - jr);
+                            T* bPanel = block + (long)(jp - jc / nr) * nr * kc;
+                            T* bias = first && _bias != null ? _bias + jc + jr : null;
+                            for (int ir = 0; ir < mc; ir += Gemm.MR)
+                            {
+                                int mrEff = Math.Min(Gemm.MR, mc - ir);
+                                var windows = new WindowRows<T>(starts, ir, mrEff, offset, left, segment, pitch - segment);
+                                Gemm.Tile<T, W, WindowRows<T>>(windows, kc, bPanel, _y + (long)(ic + ir) * _filters + jc + jr, _filters,
+                                    mrEff, nrEff, _accumulate || !first, bias, _relu && last);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>starts[i] = where output row ic+i's window begins in the source image.</summary>
+        void WindowStarts(int ic, int mc, T*[] starts)
+        {
+            int oh = _g.OutHeight, ow = _g.OutWidth, c = _g.Channels;
+            for (int i = 0; i < mc; i++)
+            {
+                int row = ic + i;
+                int n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
+                starts[i] = _image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * c;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Twelve output positions' windows, read where they lie: row r's value for the current k
+    /// is start[r][offset]. The offset walks a run of KW*C values, then jumps one image row
+    /// (less the run) to the next run of the window.
+    /// </summary>
+    struct WindowRows<T> : Gemm.IARows<T> where T : unmanaged
+    {
+        readonly T* _p0, _p1, _p2, _p3, _p4, _p5, _p6, _p7, _p8, _p9, _p10, _p11;
+        nint _offset;
+        int _left;
+        readonly int _segment;
+        readonly nint _skip;
+
+        /// <param name="rows">Real rows (the rest repeat the last one; their results are discarded).</param>
+        public WindowRows(T*[] starts, int first, int rows, nint offset, int left, int segment, nint skip)
+        {
+            int last = first + rows - 1;
+            _p0 = starts[first];
+            _p1 = starts[Math.Min(first + 1, last)]; _p2 = starts[Math.Min(first + 2, last)]; _p3 = starts[Math.Min(first + 3, last)];
+            _p4 = starts[Math.Min(first + 4, last)]; _p5 = starts[Math.Min(first + 5, last)]; _p6 = starts[Math.Min(first + 6, last)];
+            _p7 = starts[Math.Min(first + 7, last)]; _p8 = starts[Math.Min(first + 8, last)]; _p9 = starts[Math.Min(first + 9, last)];
+            _p10 = starts[Math.Min(first + 10, last)]; _p11 = starts[Math.Min(first + 11, last)];
+            _offset = offset; _left = left; _segment = segment; _skip = skip;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T Get(int row) => row switch
+        {
+            0 => _p0[_offset], 1 => _p1[_offset], 2 => _p2[_offset], 3 => _p3[_offset],
+            4 => _p4[_offset], 5 => _p5[_offset], 6 => _p6[_offset], 7 => _p7[_offset],
+            8 => _p8[_offset], 9 => _p9[_offset], 10 => _p10[_offset], _ => _p11[_offset],
+        };
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Next()
+        {
+            _offset++;
+            if (--_left == 0)
+            {
+                _offset += _skip;
+                _left = _segment;
+            }
+        }
+    }
+}

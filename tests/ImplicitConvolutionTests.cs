@@ -1,0 +1,90 @@
+using Engine.Kernels;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+public class ImplicitConvolutionTests
+{
+    static IEnumerable<TestCaseData> Cases()
+    {
+        // batch, H, W, C, kernel, stride, padding, filters: odd sizes, batch 1 and 3, strides 1
+        // and 2, row tiles that cross image rows and images, filters that leave a partial panel,
+        // k-blocks that start inside a window run (patch 9*40 = 360 -> 2 x 180), the 7x7 stem.
+        object[][] cases =
+        [
+            [1, 7, 9, 5, 3, 1, "valid", 17], [3, 7, 9, 5, 3, 1, "same", 17], [3, 11, 10, 3, 3, 2, "same", 9],
+            [1, 11, 10, 3, 3, 2, "valid", 9], [3, 8, 8, 19, 1, 2, "valid", 7], [3, 5, 5, 40, 3, 1, "same", 70],
+            [1, 17, 15, 3, 7, 2, "valid", 10], [3, 9, 9, 2, 7, 2, "same", 5], [1, 5, 5, 4, 2, 2, "same", 3],
+            [3, 13, 13, 16, 3, 1, "same", 64], [2, 2, 2, 33, 3, 1, "same", 40],
+        ];
+        foreach (var c in cases)
+            yield return new TestCaseData(c).SetName($"Implicit n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void BothWidthsMatchTheDirectReference(int batch, int h, int w, int c, int k, int s, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
+        var x = TestData.Random<float>(g.InputLength, 1);
+        var kernel = TestData.Random<float>(g.Patch * filters, 2);
+        var bias = TestData.Random<float>(filters, 3);
+        // References in float64: a float sum of Patch products in [-1, 1] is good to about
+        // 1e-6 * Patch absolute, which is the bound (relative error is meaningless where the
+        // window sums cancel to near zero).
+        double[] Wide(float[] a) => a.Select(v => (double)v).ToArray();
+        var expected = new double[g.Rows * filters];
+        Convolution.ForwardReference<double>(g, Wide(x), Wide(kernel), Wide(bias), filters, expected);
+        var relu = expected.Select(v => Math.Max(v, 0)).ToArray();
+        var start = TestData.Random<float>(g.Rows * filters, 4);
+        var accumulated = new double[g.Rows * filters];
+        Convolution.ForwardReference<double>(g, Wide(x), Wide(kernel), [], filters, accumulated);
+        for (int i = 0; i < accumulated.Length; i++) accumulated[i] += start[i];
+        double bound = 1e-6 * (g.Patch + 2);
+
+        foreach (bool wide in new[] { true, false })
+        {
+            var y = new float[g.Rows * filters];
+            Run(wide, g, x, kernel, bias, filters, y, relu: false, accumulate: false);
+            AssertWithin(y, expected, bound, $"y wide={wide}");
+            Run(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: false);
+            AssertWithin(y, relu, bound, $"relu(y) wide={wide}");
+            start.CopyTo(y, 0);
+            Run(wide, g, x, kernel, [], filters, y, relu: false, accumulate: true);
+            AssertWithin(y, accumulated, bound, $"y += conv wide={wide}");
+        }
+    }
+
+    [TestCase(3, 7, 9, 5, 3, "same", 17)]
+    [TestCase(1, 7, 9, 5, 3, "valid", 6)]
+    [TestCase(2, 6, 5, 3, 2, "same", 4)]    // even kernel: 'same' pads 0 before, 1 after
+    [TestCase(3, 9, 9, 3, 7, "same", 5)]
+    [TestCase(2, 4, 4, 40, 3, "same", 35)]
+    public void InputGradientAsAConvolutionMatchesCol2Im(int batch, int h, int w, int c, int k, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, 1, 1, padding);
+        var kernel = TestData.Random<double>(g.Patch * filters, 2);
+        var dy = TestData.Random<double>(g.Rows * filters, 4);
+        var expected = TestData.Random<double>(g.InputLength, 7);
+        var dx = (double[])expected.Clone();
+        var dCols = new double[g.Rows * g.Patch];
+        Gemm.MultiplyReference(false, true, g.Rows, g.Patch, filters, 1.0, dy, filters, kernel, filters, 0.0, dCols, g.Patch);
+        Convolution.Col2ImAccumulate<double>(g, dCols, expected);
+        ImplicitConvolution.BackwardInputAccumulate<double>(g, dy, kernel, filters, dx);
+        TestData.AssertClose<double>(dx, expected, 1e-12, "dx");
+    }
+
+    static void AssertWithin(float[] actual, double[] expected, double bound, string what)
+    {
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
+        Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{what}: largest difference");
+    }
+
+    static void Run(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate)
+    {
+        if (wide && V512<float>.IsHardwareAccelerated)
+            ImplicitConvolution.Forward<float, V512<float>>(g, x, kernel, bias, filters, y, relu, accumulate);
+        else
+            ImplicitConvolution.Forward<float, V256<float>>(g, x, kernel, bias, filters, y, relu, accumulate);
+    }
+}
