@@ -81,13 +81,16 @@ public class ConvolutionTests
     }
 }
 
-/// <summary>The chunk-by-chunk convolution (large batches of large maps) against the references.</summary>
-public class ChunkedConvolutionTests
+/// <summary>The convolution op through the backend, large enough to use the whole team, against the references.</summary>
+public class ConvolutionOpTests
 {
-    // Window matrices of ~300-600 KB per image: one image per chunk, five chunks over the team.
+    // Large enough that both team members take part: the op (implicit-GEMM forward, weight
+    // gradient and input gradient through the backend) against the window-matrix definitions.
     [TestCase(5, 10, 10, 40, 3, 1, "same", 8)]
     [TestCase(5, 11, 9, 40, 3, 2, "valid", 7)]
     [TestCase(6, 12, 12, 3, 7, 2, "same", 5)]
+    [TestCase(4, 9, 9, 24, 1, 2, "valid", 40)]
+    [TestCase(4, 9, 9, 24, 1, 1, "valid", 40)]
     public void ForwardAndBackwardMatchTheReferences(int batch, int h, int w, int c, int k, int s, string padding, int filters)
     {
         var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
@@ -98,51 +101,35 @@ public class ChunkedConvolutionTests
 
         var expectedY = new double[g.Rows * filters];
         Convolution.ForwardReference<double>(g, x, kernel, bias, filters, expectedY);
-        var y = new double[g.Rows * filters];
-        ChunkedConvolution.Forward<double>(g, x, kernel, bias, filters, y);
-        TestData.AssertClose<double>(y, expectedY, 1e-12, "forward");
-
         // Reference backward: whole window matrix, triple-loop GEMMs, col2im.
         var cols = new double[g.Rows * g.Patch];
         Convolution.Im2Col<double>(g, x, cols);
-        var expectedDw = TestData.Random<double>(g.Patch * filters, 5);
-        var expectedDb = TestData.Random<double>(filters, 6);
-        var expectedDx = TestData.Random<double>(g.InputLength, 7);
-        var (dW, db, dx) = ((double[])expectedDw.Clone(), (double[])expectedDb.Clone(), (double[])expectedDx.Clone());
-        Gemm.MultiplyReference(true, false, g.Patch, filters, g.Rows, 1.0, cols, g.Patch, dy, filters, 1.0, expectedDw, filters);
+        var expectedDw = new double[g.Patch * filters];
+        var expectedDb = new double[filters];
+        var expectedDx = new double[g.InputLength];
+        Gemm.MultiplyReference(true, false, g.Patch, filters, g.Rows, 1.0, cols, g.Patch, dy, filters, 0.0, expectedDw, filters);
         Reductions.SumAxisAccumulateReference<double>(dy, 1, g.Rows, filters, 1.0, expectedDb);
         var dCols = new double[g.Rows * g.Patch];
         Gemm.MultiplyReference(false, true, g.Rows, g.Patch, filters, 1.0, dy, filters, kernel, filters, 0.0, dCols, g.Patch);
         Convolution.Col2ImAccumulate<double>(g, dCols, expectedDx);
 
-        ChunkedConvolution.Backward<double>(g, x, kernel, dy, filters, dx, dW, db);
-        TestData.AssertClose<double>(dW, expectedDw, 1e-12, "dW");
-        TestData.AssertClose<double>(db, expectedDb, 1e-12, "db");
-        TestData.AssertClose<double>(dx, expectedDx, 1e-12, "dx");
-    }
-
-    [Test]
-    public void TheOpTakesTheChunkedPathForLargeBatches()
-    {
-        var g = ConvGeometry.Create(5, 16, 16, 64, 3, 3, 1, 1, "same");
-        Assert.That(ChunkedConvolution.Suits(g, 2), Is.True, "this shape should go chunk by chunk");
-        var x = TestData.Random<float>(g.InputLength, 8);
-        var kernel = TestData.Random<float>(g.Patch * 16, 9);
-        var expected = new double[g.Rows * 16];
-        Convolution.ForwardReference<double>(g, x.Select(v => (double)v).ToArray(), kernel.Select(v => (double)v).ToArray(), [], 16, expected);
-        using var tape = Tape.Inference();
-        var y = Ops.Conv2D(new Variable<float>(Tensor<float>.FromArray(x, new Shape(5, 16, 16, 64))),
-            new Variable<float>(Tensor<float>.FromArray(kernel, new Shape(3, 3, 64, 16))), null, 1, 1, "same");
-        var actual = y.Value.Span;
-        for (int i = 0; i < expected.Length; i++) Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6 * g.Patch), $"y[{i}]");
+        var xv = new Variable<double>(Tensor<double>.FromArray(x, new Shape(batch, h, w, c)), requiresGrad: true);
+        var kv = new Variable<double>(Tensor<double>.FromArray(kernel, new Shape(k, k, c, filters)), requiresGrad: true);
+        var bv = new Variable<double>(Tensor<double>.FromArray(bias, new Shape(filters)), requiresGrad: true);
+        using var tape = new Tape();
+        var y = Ops.Conv2D(xv, kv, bv, s, s, padding);
+        TestData.AssertClose<double>(y.Value.Span, expectedY, 1e-12, "y");
+        tape.Backward(y, Tensor<double>.FromArray(dy, y.Shape));
+        TestData.AssertClose<double>(kv.Grad!.Span, expectedDw, 1e-12, "dW");
+        TestData.AssertClose<double>(bv.Grad!.Span, expectedDb, 1e-12, "db");
+        TestData.AssertClose<double>(xv.Grad!.Span, expectedDx, 1e-12, "dx");
     }
 }
 
-/// <summary>Conv + BN + ReLU folded for inference against the three layers run one by one.</summary>
 public class FusionTests
 {
-    [TestCase(2, 9, 3, 1, "same")]   // whole-matrix path
-    [TestCase(6, 16, 3, 1, "same")]  // chunked path (6 images of 16x16: 1536 rows)
+    [TestCase(2, 9, 3, 1, "same")]   // small: on one thread
+    [TestCase(6, 16, 3, 1, "same")]  // large enough for the whole team
     [TestCase(6, 17, 3, 2, "valid")]
     public void FoldedConvBatchNormReluMatchesTheLayers(int batch, int size, int k, int stride, string padding)
     {

@@ -73,6 +73,34 @@ public class ImplicitConvolutionTests
         TestData.AssertClose<double>(dx, expected, 1e-12, "dx");
     }
 
+    [TestCaseSource(nameof(Cases))]
+    public void WeightGradientMatchesTheWindowMatrixProduct(int batch, int h, int w, int c, int k, int s, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
+        var x = TestData.Random<double>(g.InputLength, 1);
+        var dy = TestData.Random<double>(g.Rows * filters, 4);
+        var cols = new double[g.Rows * g.Patch];
+        Convolution.Im2Col<double>(g, x, cols);
+        var expected = TestData.Random<double>(g.Patch * filters, 5);
+        var dW = (double[])expected.Clone();
+        Gemm.MultiplyReference(true, false, g.Patch, filters, g.Rows, 1.0, cols, g.Patch, dy, filters, 1.0, expected, filters);
+        ImplicitConvolution.WeightGradientAccumulate<double>(g, x, dy, filters, dW);
+        TestData.AssertClose<double>(dW, expected, 1e-12, "dW += windows^T dy");
+
+        var xf = x.Select(v => (float)v).ToArray();
+        var dyf = dy.Select(v => (float)v).ToArray();
+        foreach (bool wide in new[] { true, false })
+        {
+            var dWf = new float[g.Patch * filters];
+            if (wide && V512<float>.IsHardwareAccelerated) ImplicitConvolution.WeightGradientAccumulate<float, V512<float>>(g, xf, dyf, filters, dWf);
+            else ImplicitConvolution.WeightGradientAccumulate<float, V256<float>>(g, xf, dyf, filters, dWf);
+            var start = TestData.Random<double>(g.Patch * filters, 5);
+            double worst = 0;
+            for (int i = 0; i < dWf.Length; i++) worst = Math.Max(worst, Math.Abs(dWf[i] - (expected[i] - start[i])));
+            Assert.That(worst, Is.LessThanOrEqualTo(1e-6 * (g.Rows + 2)), $"float dW wide={wide}: largest difference");
+        }
+    }
+
     static void AssertWithin(float[] actual, double[] expected, double bound, string what)
     {
         double worst = 0;

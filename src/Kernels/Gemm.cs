@@ -472,7 +472,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>A packed as [k][MR]: the 12 values of one k are adjacent.</summary>
-    struct PackedRows<T> : IARows<T> where T : unmanaged
+    internal struct PackedRows<T> : IARows<T> where T : unmanaged
     {
         T* _p;
         public PackedRows(T* p) => _p = p;

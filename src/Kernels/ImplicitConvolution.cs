@@ -52,6 +52,7 @@ public static unsafe class ImplicitConvolution
     {
         team ??= ThreadTeam.Shared;
         var job = Job<T, W>.ForThisThread();
+        job.EnsureMembers(team.Size);
         int nr = 2 * W.Count;
         var packedWeights = ThreadScratch.Get(ref job.PackedWeights, g.Patch * Gemm.RoundUp(filters, nr) + 64 / Unsafe.SizeOf<T>());
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
@@ -99,6 +100,44 @@ public static unsafe class ImplicitConvolution
     }
 
     /// <summary>
+    /// dW += windows^T * dy, the weight gradient, without the window matrix: the GEMM's A
+    /// operand (windows^T, [KH*KW*C, rows]) is packed straight from the (padded) image. The
+    /// rows (GEMM's k) are split over the team; each member sums its share into its own
+    /// partial, and the partials are added into dW at the end.
+    /// x: [N,H,W,C], dy: [N,OH,OW,F], dW: [KH,KW,C,F].
+    /// </summary>
+    public static void WeightGradientAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) WeightGradientAccumulate<T, V512<T>>(g, x, dy, filters, dW, team);
+        else WeightGradientAccumulate<T, V256<T>>(g, x, dy, filters, dW, team);
+    }
+
+    /// <summary>The same at an explicit vector width (tests use both).</summary>
+    public static void WeightGradientAccumulate<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, ThreadTeam? team = null)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
+        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters)
+            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters})");
+        team ??= ThreadTeam.Shared;
+        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
+        int members = solo ? 1 : team.Size;
+        var job = Job<T, W>.ForThisThread();
+        job.EnsureMembers(team.Size);
+        bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
+        var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
+        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
+        var partials = ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
+        fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pPad = paddedBuffer) fixed (T* pp = partials)
+        {
+            job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp);
+            if (solo) job.Execute(0, 1, ThreadTeam.Solo);
+            else team.Run(job);
+        }
+    }
+
+    /// <summary>
     /// The image the windows are read from: the input itself, or its zero-padded copy.
     /// Dimensions include the padding.
     /// </summary>
@@ -112,9 +151,13 @@ public static unsafe class ImplicitConvolution
         [ThreadStatic] static Job<T, W>? _forThread;
         public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
 
-        public T[]? PackedWeights, Padded, Bias;
+        public T[]? PackedWeights, Padded, Bias, Partials;
+        // Per member: packed panels of dy and of the windows (the weight gradient's B and A).
+        T[]?[] _packedDy = new T[1][], _packedWindows = new T[1][];
+        T* _dy, _dW, _partials;
+        bool _weightGradient;
         // Per member: the window start of every row of the current row block.
-        T*[]?[] _rowStarts = new T*[1][];
+        nint[]?[] _rowStarts = new nint[1][];
 
         ConvGeometry _g;
         Source _source;
@@ -124,14 +167,34 @@ public static unsafe class ImplicitConvolution
 
         const int RowBlock = 144;
 
+        /// <summary>One slot per team member in the per-member buffers (sized by the calling thread, before the job runs).</summary>
+        public void EnsureMembers(int members)
+        {
+            if (_rowStarts.Length >= members) return;
+            Array.Resize(ref _rowStarts, members);
+            Array.Resize(ref _packedDy, members);
+            Array.Resize(ref _packedWindows, members);
+        }
+
         public void Set(in ConvGeometry g, int filters, T* image, Source source, T* x, T* w, bool rotated, T* packed, T* y, T* bias, bool relu, bool accumulate)
         {
             _g = g; _filters = filters; _image = image; _source = source; _x = x; _w = w; _rotated = rotated; _packed = packed;
-            _y = y; _bias = bias; _relu = relu; _accumulate = accumulate; _pad = image != x;
+            _y = y; _bias = bias; _relu = relu; _accumulate = accumulate; _pad = image != x; _weightGradient = false;
+        }
+
+        public void SetWeightGradient(in ConvGeometry g, int filters, T* image, Source source, T* x, T* dy, T* dW, T* partials)
+        {
+            _g = g; _filters = filters; _image = image; _source = source; _x = x; _dy = dy; _dW = dW; _partials = partials;
+            _pad = image != x; _weightGradient = true;
         }
 
         public override void Execute(int thread, int threads, ThreadTeam team)
         {
+            if (_weightGradient)
+            {
+                ExecuteWeightGradient(thread, threads, team);
+                return;
+            }
             int nr = 2 * W.Count, rows = _g.Rows;
             int rowPanels = (rows + Gemm.MR - 1) / Gemm.MR, colPanels = (_filters + nr - 1) / nr;
             (int c0, int c1) = Gemm.Share(colPanels, thread, threads);
@@ -194,6 +257,113 @@ public static unsafe class ImplicitConvolution
             }
         }
 
+        void ExecuteWeightGradient(int thread, int threads, ThreadTeam team)
+        {
+            if (_pad)
+            {
+                (int n0, int n1) = Gemm.Share(_g.Batch, thread, threads);
+                PadImages(n0, n1);
+                team.Barrier();
+            }
+            long length = (long)_g.Patch * _filters;
+            T* partial = _partials + thread * length;
+            new Span<T>(partial, (int)length).Clear();
+            (int r0, int r1) = Gemm.Share(_g.Rows, thread, threads);
+            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial);
+            team.Barrier();
+            // Every member adds its slice of all the partials into dW.
+            (int e0, int e1) = Gemm.Share((int)length, thread, threads);
+            var target = new Span<T>(_dW + e0, e1 - e0);
+            for (int m = 0; m < threads; m++)
+                Elementwise.Axpy(T.One, new ReadOnlySpan<T>(_partials + m * length + e0, e1 - e0), target);
+        }
+
+        /// <summary>
+        /// partial[Patch, F] += windows(rows r0..r1)^T * dy(rows r0..r1), GEMM loop order
+        /// (k-block of rows, row block of the patch, panel, tile) with both operands packed.
+        /// </summary>
+        void WeightGradientRows(int thread, int r0, int r1, T* partial)
+        {
+            int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
+            int panels = (f + nr - 1) / nr;
+            var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock);
+            fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
+            fixed (T* packedWindows = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T)))
+            {
+                T* bPacked = Gemm.AlignToCacheLine(packedDy), aPacked = Gemm.AlignToCacheLine(packedWindows);
+                int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
+                for (int pc = r0; pc < r1; pc += kBlock)
+                {
+                    int kc = Math.Min(kBlock, r1 - pc);
+                    WindowStarts(pc, kc, starts);
+                    PackDyRows(pc, kc, bPacked);
+                    for (int ic = 0; ic < patch; ic += RowBlock)
+                    {
+                        int mc = Math.Min(RowBlock, patch - ic);
+                        PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked);
+                        for (int jp = 0; jp < panels; jp++)
+                        {
+                            int nrEff = Math.Min(nr, f - jp * nr);
+                            T* bPanel = bPacked + (long)jp * nr * kc;
+                            for (int ir = 0; ir < mc; ir += Gemm.MR)
+                                Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (long)ir * kc), kc, bPanel,
+                                    partial + (long)(ic + ir) * f + jp * nr, f, Math.Min(Gemm.MR, mc - ir), nrEff, accumulate: true);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dy rows [pc, pc+kc) into NR-wide panels [panel][k][NR], zero-padded.</summary>
+        void PackDyRows(int pc, int kc, T* packed)
+        {
+            int nr = 2 * W.Count, f = _filters;
+            for (int jp = 0; jp * nr < f; jp++)
+            {
+                int width = Math.Min(nr, f - jp * nr);
+                T* panel = packed + (long)jp * nr * kc;
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    T* d = panel + kk * nr;
+                    new ReadOnlySpan<T>(_dy + (long)(pc + kk) * f + jp * nr, width).CopyTo(new Span<T>(d, width));
+                    for (int j = width; j < nr; j++) d[j] = T.Zero;
+                }
+            }
+        }
+
+        /// <summary>
+        /// windows^T rows [ic, ic+mc) (patch positions) x the kc rows' windows into MR-high
+        /// panels [panel][k][MR]. Patch position i sits at offset (i / run) * pitch + i % run
+        /// from a window's start; twelve positions inside one run are one contiguous copy.
+        /// </summary>
+        static void PackWindowColumns(nint[] starts, int kc, int ic, int mc, int segment, int pitch, T* packed)
+        {
+            const int mr = Gemm.MR;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int height = Math.Min(mr, mc - ir), i0 = ic + ir;
+                T* dst = packed + (long)ir * kc;
+                long first = (long)(i0 / segment) * pitch + i0 % segment;
+                if (height == mr && i0 % segment + mr <= segment)
+                {
+                    for (int kk = 0; kk < kc; kk++)
+                        Unsafe.CopyBlockUnaligned(dst + kk * mr, (T*)starts[kk] + first, (uint)(mr * sizeof(T)));
+                    continue;
+                }
+                for (int i = 0; i < mr; i++)
+                {
+                    if (i >= height)
+                    {
+                        for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = T.Zero;
+                        continue;
+                    }
+                    int p = i0 + i;
+                    long offset = (long)(p / segment) * pitch + p % segment;
+                    for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = ((T*)starts[kk])[offset];
+                }
+            }
+        }
+
         /// <summary>Copies images [n0, n1) into the middle of the zero-bordered buffer.</summary>
         void PadImages(int n0, int n1)
         {
@@ -219,8 +389,7 @@ public static unsafe class ImplicitConvolution
         {
             int nr = 2 * W.Count, k = _g.Patch, kBlock = Gemm.KBlock(k);
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
-            if (_rowStarts.Length <= thread) Array.Resize(ref _rowStarts, thread + 1);
-            var starts = _rowStarts[thread] ??= new T*[RowBlock];
+            var starts = ThreadScratch.Get(ref _rowStarts[thread], RowBlock);
             T* packed = _packed;
             for (int ic = r0; ic < r1; ic += RowBlock)
             {
@@ -247,9 +416,15 @@ public static unsafe class ImplicitConvolution
                             for (int ir = 0; ir < mc; ir += Gemm.MR)
                             {
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
-                                var windows = new WindowRows<T>(starts, ir, mrEff, offset, left, segment, pitch - segment);
-                                Gemm.Tile<T, W, WindowRows<T>>(windows, kc, bPanel, _y + (long)(ic + ir) * _filters + jc + jr, _filters,
-                                    mrEff, nrEff, _accumulate || !first, bias, _relu && last);
+                                T* cTile = _y + (long)(ic + ir) * _filters + jc + jr;
+                                bool add = _accumulate || !first, clamp = _relu && last;
+                                nint step = mrEff == Gemm.MR ? EvenStep(starts, ir) : 0;
+                                if (step != 0)
+                                    Gemm.Tile<T, W, EvenWindowRows<T>>(new EvenWindowRows<T>((T*)starts[ir], step, offset, left, segment, pitch - segment),
+                                        kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
+                                else
+                                    Gemm.Tile<T, W, WindowRows<T>>(new WindowRows<T>(starts, ir, mrEff, offset, left, segment, pitch - segment),
+                                        kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
                             }
                         }
                     }
@@ -258,14 +433,71 @@ public static unsafe class ImplicitConvolution
         }
 
         /// <summary>starts[i] = where output row ic+i's window begins in the source image.</summary>
-        void WindowStarts(int ic, int mc, T*[] starts)
+        void WindowStarts(int ic, int mc, nint[] starts)
         {
             int oh = _g.OutHeight, ow = _g.OutWidth, c = _g.Channels;
+            int n = ic / (oh * ow), oy = ic / ow % oh, ox = ic % ow;
             for (int i = 0; i < mc; i++)
             {
-                int row = ic + i;
-                int n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
-                starts[i] = _image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * c;
+                starts[i] = (nint)(_image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * c);
+                if (++ox == ow)
+                {
+                    ox = 0;
+                    if (++oy == oh) { oy = 0; n++; }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The byte distance between consecutive window starts of rows first..first+11 when it is
+    /// the same for all of them (positions along one output row, or a 1x1 layer), else 0.
+    /// </summary>
+    static nint EvenStep(nint[] starts, int first)
+    {
+        nint step = starts[first + 1] - starts[first];
+        for (int i = first + 2; i < first + Gemm.MR; i++)
+            if (starts[i] - starts[i - 1] != step) return 0;
+        return step;
+    }
+
+    /// <summary>
+    /// Twelve windows whose starts are evenly spaced: four base pointers and two strides
+    /// address all of them (as the GEMM's in-place reader does), which leaves the
+    /// micro-kernel enough registers, where twelve separate pointers would spill.
+    /// </summary>
+    struct EvenWindowRows<T> : Gemm.IARows<T> where T : unmanaged
+    {
+        readonly T* _p0, _p3, _p6, _p9;
+        readonly nint _s1, _s2, _skip;
+        nint _offset;
+        int _left;
+        readonly int _segment;
+
+        /// <param name="stepBytes">Distance between consecutive starts, in bytes.</param>
+        public EvenWindowRows(T* start, nint stepBytes, nint offset, int left, int segment, nint skip)
+        {
+            nint step = stepBytes / sizeof(T);
+            _p0 = start; _p3 = start + 3 * step; _p6 = start + 6 * step; _p9 = start + 9 * step;
+            _s1 = step; _s2 = 2 * step;
+            _offset = offset; _left = left; _segment = segment; _skip = skip;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T Get(int row)
+        {
+            T* b = (row / 3) switch { 0 => _p0, 1 => _p3, 2 => _p6, _ => _p9 };
+            return (row % 3) switch { 0 => b[_offset], 1 => b[_offset + _s1], _ => b[_offset + _s2] };
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Next()
+        {
+            _offset++;
+            if (--_left == 0)
+            {
+                _offset += _skip;
+                _left = _segment;
             }
         }
     }
@@ -284,14 +516,14 @@ public static unsafe class ImplicitConvolution
         readonly nint _skip;
 
         /// <param name="rows">Real rows (the rest repeat the last one; their results are discarded).</param>
-        public WindowRows(T*[] starts, int first, int rows, nint offset, int left, int segment, nint skip)
+        public WindowRows(nint[] starts, int first, int rows, nint offset, int left, int segment, nint skip)
         {
             int last = first + rows - 1;
-            _p0 = starts[first];
-            _p1 = starts[Math.Min(first + 1, last)]; _p2 = starts[Math.Min(first + 2, last)]; _p3 = starts[Math.Min(first + 3, last)];
-            _p4 = starts[Math.Min(first + 4, last)]; _p5 = starts[Math.Min(first + 5, last)]; _p6 = starts[Math.Min(first + 6, last)];
-            _p7 = starts[Math.Min(first + 7, last)]; _p8 = starts[Math.Min(first + 8, last)]; _p9 = starts[Math.Min(first + 9, last)];
-            _p10 = starts[Math.Min(first + 10, last)]; _p11 = starts[Math.Min(first + 11, last)];
+            _p0 = (T*)starts[first];
+            _p1 = (T*)starts[Math.Min(first + 1, last)]; _p2 = (T*)starts[Math.Min(first + 2, last)]; _p3 = (T*)starts[Math.Min(first + 3, last)];
+            _p4 = (T*)starts[Math.Min(first + 4, last)]; _p5 = (T*)starts[Math.Min(first + 5, last)]; _p6 = (T*)starts[Math.Min(first + 6, last)];
+            _p7 = (T*)starts[Math.Min(first + 7, last)]; _p8 = (T*)starts[Math.Min(first + 8, last)]; _p9 = (T*)starts[Math.Min(first + 9, last)];
+            _p10 = (T*)starts[Math.Min(first + 10, last)]; _p11 = (T*)starts[Math.Min(first + 11, last)];
             _offset = offset; _left = left; _segment = segment; _skip = skip;
         }
 

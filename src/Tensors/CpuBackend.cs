@@ -76,66 +76,38 @@ public sealed class CpuBackend : IBackend
         => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
 
     /// <summary>
-    /// A 1x1 stride-1 convolution is one GEMM on x as it lies; every other shape is an implicit
-    /// GEMM that reads windows straight from the (padded) image, with bias and ReLU applied as
-    /// tiles are stored.
+    /// Every shape is an implicit GEMM that reads windows straight from the (padded) image, with
+    /// bias and ReLU applied as tiles are stored (a 1x1 stride-1 layer reads x as it lies).
     /// </summary>
     public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int filters = kernel.Shape[3];
-        if (!IsPointwise(g))
-        {
-            ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, filters, y.Span, relu);
-            return;
-        }
-        MatMul(false, false, g.Rows, filters, g.Patch, T.One, x, kernel, T.Zero, y);
-        if (bias != null) Binary(BinaryFunction.Add, y, bias, y);
-        if (relu) Unary(UnaryFunction.Relu, y, y);
-    }
+        => ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, kernel.Shape[3], y.Span, relu);
 
     /// <summary>
-    /// db and dW from the window matrix (chunk by chunk through L2 for large batches of large
-    /// maps, whole otherwise); dx as a convolution of dy when the stride is 1, a GEMM for 1x1,
-    /// col2im of dy w^T otherwise.
+    /// db sums dy; dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1
+    /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers,
+    /// and dy w^T folded back by col2im for strided ones.
     /// </summary>
     public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
-        var dxIn = dx;
-        bool pointwise = IsPointwise(g);
-        bool dxAsConvolution = dx != null && !pointwise && ImplicitConvolution.HandlesInputGradient(g);
-        if (dxAsConvolution) ImplicitConvolution.BackwardInputAccumulate<T>(g, dy.Span, kernel.Span, filters, dx!.Span);
-        if (dxAsConvolution || pointwise) dx = null;
-        if (!pointwise && ChunkedConvolution.Suits(g, ThreadTeam.Shared.Size))
-        {
-            ChunkedConvolution.Backward<T>(g, x.Span, kernel.Span, dy.Span, filters,
-                dx == null ? default : dx.Span, dKernel == null ? default : dKernel.Span, dBias == null ? default : dBias.Span);
-            return;
-        }
-        // db += dY summed over output positions; dW[patch, F] += cols^T dY.
         if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
-        if (dKernel != null)
-            using (var cols = Columns(g, x))
-                MatMul(true, false, g.Patch, filters, g.Rows, T.One, cols ?? x, dy, T.One, dKernel);
-        if (pointwise && dxIn != null) MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dxIn);
+        if (dKernel != null) ImplicitConvolution.WeightGradientAccumulate<T>(g, x.Span, dy.Span, filters, dKernel.Span);
         if (dx == null) return;
-        using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
-        MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
-        Col2ImAccumulate(g, dCols, dx);
+        if (IsPointwise(g))
+            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dx);
+        else if (ImplicitConvolution.HandlesInputGradient(g))
+            ImplicitConvolution.BackwardInputAccumulate<T>(g, dy.Span, kernel.Span, filters, dx.Span);
+        else
+        {
+            using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
+            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
+            Col2ImAccumulate(g, dCols, dx);
+        }
     }
 
     static bool IsPointwise(in ConvGeometry g) =>
         g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop + g.PadBottom + g.PadLeft + g.PadRight == 0;
-
-    /// <summary>The window matrix of x, or null when x itself is that matrix (pointwise).</summary>
-    Tensor<T>? Columns<T>(in ConvGeometry g, Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (IsPointwise(g)) return null;
-        var cols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), x.Device);
-        Im2Col(g, x, cols);
-        return cols;
-    }
 
     public void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
         => Convolution.Im2Col<T>(g, x.Span, cols.Span);

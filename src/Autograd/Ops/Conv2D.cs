@@ -17,7 +17,7 @@ public static partial class Ops
         => Conv2DCore(x, kernel, bias, strideH, strideW, padding, relu: false);
 
     /// <summary>
-    /// relu(Conv2D(...)) with the ReLU applied while each output chunk is still in cache: with
+    /// relu(Conv2D(...)) with the ReLU applied to each output tile in registers as it is stored: with
     /// a batch norm folded into kernel and bias (Fusion.FoldBatchNorm), the whole
     /// conv -> BN -> ReLU of an inference pass in one op. Its backward masks dY, then runs the
     /// convolution's.
