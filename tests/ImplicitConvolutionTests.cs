@@ -16,6 +16,9 @@ public class ImplicitConvolutionTests
             [1, 11, 10, 3, 3, 2, "valid", 9], [3, 8, 8, 19, 1, 2, "valid", 7], [3, 5, 5, 40, 3, 1, "same", 70],
             [1, 17, 15, 3, 7, 2, "valid", 10], [3, 9, 9, 2, 7, 2, "same", 5], [1, 5, 5, 4, 2, 2, "same", 3],
             [3, 13, 13, 16, 3, 1, "same", 64], [2, 2, 2, 33, 3, 1, "same", 40],
+            // Over 32 column panels: the windows are packed; few rows and many panels: the
+            // weight gradient splits panels instead of rows.
+            [3, 8, 8, 3, 3, 1, "same", 1030], [2, 4, 4, 40, 3, 1, "same", 200],
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c).SetName($"Implicit n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");

@@ -26,7 +26,7 @@ public static unsafe class Gemm
     /// beat reading it in place (measured: in place wins up to 2x at N &lt;= 256, packing wins
     /// 3-10% at N &gt;= 1024).
     /// </summary>
-    const int PackAFromColumnPanels = 32;
+    internal const int PackAFromColumnPanels = 32;
 
     /// <summary>Columns of C held in registers: two vectors.</summary>
     public static int NR<T, W>() where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T> => 2 * W.Count;

@@ -15,6 +15,9 @@ namespace Engine.Kernels;
 /// </summary>
 public static unsafe class ImplicitConvolution
 {
+    /// <summary>Elements a piece of a window column is copied as (at least MR), and the slack buffers keep for it.</summary>
+    const int CopySlack = 16;
+
     /// <summary>
     /// y (+)= conv(x, w) + bias, then max(y, 0) when relu.
     /// x: [N,H,W,C], w: [KH,KW,C,F] (HWIO), bias: [F] or empty, y: [N,OH,OW,F].
@@ -57,7 +60,7 @@ public static unsafe class ImplicitConvolution
         var packedWeights = ThreadScratch.Get(ref job.PackedWeights, g.Patch * Gemm.RoundUp(filters, nr) + 64 / Unsafe.SizeOf<T>());
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
-        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
+        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
         // The epilogue reads whole NR-wide bias vectors: a copy padded with zeros to a whole panel.
         T[]? biasBuffer = null;
         if (!bias.IsEmpty)
@@ -127,8 +130,8 @@ public static unsafe class ImplicitConvolution
         job.EnsureMembers(team.Size);
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
-        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
-        var partials = ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
+        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
+        var partials = Job<T, W>.SplitPanels(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
         fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pPad = paddedBuffer) fixed (T* pp = partials)
         {
             job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp);
@@ -266,10 +269,19 @@ public static unsafe class ImplicitConvolution
                 team.Barrier();
             }
             long length = (long)_g.Patch * _filters;
+            int nr = 2 * W.Count, panels = (_filters + nr - 1) / nr;
+            if (SplitPanels(_g, _filters, threads))
+            {
+                // Few rows, many outputs: each member owns whole column panels of dW and adds
+                // into it directly (partials would cost more traffic than the product itself).
+                (int q0, int q1) = Gemm.Share(panels, thread, threads);
+                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1);
+                return;
+            }
             T* partial = _partials + thread * length;
             new Span<T>(partial, (int)length).Clear();
             (int r0, int r1) = Gemm.Share(_g.Rows, thread, threads);
-            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial);
+            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels);
             team.Barrier();
             // Every member adds its slice of all the partials into dW.
             (int e0, int e1) = Gemm.Share((int)length, thread, threads);
@@ -282,13 +294,23 @@ public static unsafe class ImplicitConvolution
         /// partial[Patch, F] += windows(rows r0..r1)^T * dy(rows r0..r1), GEMM loop order
         /// (k-block of rows, row block of the patch, panel, tile) with both operands packed.
         /// </summary>
-        void WeightGradientRows(int thread, int r0, int r1, T* partial)
+        /// <summary>
+        /// Rows go to members (with partials) when each member's share of rows outweighs the
+        /// dW block it would have to clear, fill and add up; otherwise column panels do.
+        /// </summary>
+        public static bool SplitPanels(in ConvGeometry g, int filters, int threads)
+        {
+            int nr = 2 * W.Count, panels = (filters + nr - 1) / nr;
+            return threads > 1 && panels >= 2 * threads && (long)g.Rows < 2L * threads * g.Patch;
+        }
+
+        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1)
         {
             int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
             int panels = (f + nr - 1) / nr;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock);
             fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
-            fixed (T* packedWindows = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T)))
+            fixed (T* packedWindows = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
             {
                 T* bPacked = Gemm.AlignToCacheLine(packedDy), aPacked = Gemm.AlignToCacheLine(packedWindows);
                 int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
@@ -296,12 +318,12 @@ public static unsafe class ImplicitConvolution
                 {
                     int kc = Math.Min(kBlock, r1 - pc);
                     WindowStarts(pc, kc, starts);
-                    PackDyRows(pc, kc, bPacked);
+                    PackDyRows(pc, kc, bPacked, p0, p1);
                     for (int ic = 0; ic < patch; ic += RowBlock)
                     {
                         int mc = Math.Min(RowBlock, patch - ic);
-                        PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked);
-                        for (int jp = 0; jp < panels; jp++)
+                        PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
+                        for (int jp = p0; jp < p1; jp++)
                         {
                             int nrEff = Math.Min(nr, f - jp * nr);
                             T* bPanel = bPacked + (long)jp * nr * kc;
@@ -314,11 +336,36 @@ public static unsafe class ImplicitConvolution
             }
         }
 
-        /// <summary>dy rows [pc, pc+kc) into NR-wide panels [panel][k][NR], zero-padded.</summary>
-        void PackDyRows(int pc, int kc, T* packed)
+        /// <summary>
+        /// The windows of rows 0..mc of the block, k-block [offset...), into MR-high panels
+        /// [panel][k][MR] (rows past mc repeat the last one; their results are discarded).
+        /// </summary>
+        static void PackWindowRows(nint[] starts, int mc, int kc, nint offset, int left, int segment, nint skip, T* packed)
+        {
+            const int mr = Gemm.MR;
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                T* dst = packed + (long)ir * kc;
+                for (int r = 0; r < mr; r++)
+                {
+                    T* src = (T*)starts[Math.Min(ir + r, mc - 1)];
+                    nint o = offset;
+                    int l = left;
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        dst[kk * mr + r] = src[o];
+                        o++;
+                        if (--l == 0) { o += skip; l = segment; }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dy rows [pc, pc+kc), column panels [p0, p1), into NR-wide panels [panel][k][NR], zero-padded.</summary>
+        void PackDyRows(int pc, int kc, T* packed, int p0, int p1)
         {
             int nr = 2 * W.Count, f = _filters;
-            for (int jp = 0; jp * nr < f; jp++)
+            for (int jp = p0; jp < p1; jp++)
             {
                 int width = Math.Min(nr, f - jp * nr);
                 T* panel = packed + (long)jp * nr * kc;
@@ -336,9 +383,11 @@ public static unsafe class ImplicitConvolution
         /// panels [panel][k][MR]. Patch position i sits at offset (i / run) * pitch + i % run
         /// from a window's start; twelve positions inside one run are one contiguous copy.
         /// </summary>
-        static void PackWindowColumns(nint[] starts, int kc, int ic, int mc, int segment, int pitch, T* packed)
+        static void PackWindowColumns(nint[] starts, int kc, int ic, int mc, int segment, int pitch, T* packed, T* sourceEnd)
         {
             const int mr = Gemm.MR;
+            Span<long> pieceOffset = stackalloc long[mr];
+            Span<int> pieceStart = stackalloc int[mr];
             for (int ir = 0; ir < mc; ir += mr)
             {
                 int height = Math.Min(mr, mc - ir), i0 = ic + ir;
@@ -350,16 +399,33 @@ public static unsafe class ImplicitConvolution
                         Unsafe.CopyBlockUnaligned(dst + kk * mr, (T*)starts[kk] + first, (uint)(mr * sizeof(T)));
                     continue;
                 }
-                for (int i = 0; i < mr; i++)
+                // The twelve positions span runs: one piece per run. Each piece is copied as a
+                // whole CopySlack-wide block (later pieces, and the next k, overwrite the excess),
+                // where the block stays inside the source.
+                int pieces = 0;
+                for (int i = 0; i < height; pieces++)
                 {
-                    if (i >= height)
-                    {
-                        for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = T.Zero;
-                        continue;
-                    }
                     int p = i0 + i;
-                    long offset = (long)(p / segment) * pitch + p % segment;
-                    for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = ((T*)starts[kk])[offset];
+                    pieceStart[pieces] = i;
+                    pieceOffset[pieces] = (long)(p / segment) * pitch + p % segment;
+                    i += Math.Min(segment - p % segment, height - i);
+                }
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    T* src = (T*)starts[kk];
+                    T* d = dst + kk * mr;
+                    for (int q = 0; q < pieces; q++)
+                    {
+                        T* from = src + pieceOffset[q];
+                        if (from + CopySlack <= sourceEnd)
+                            Unsafe.CopyBlockUnaligned(d + pieceStart[q], from, (uint)(CopySlack * sizeof(T)));
+                        else
+                        {
+                            int end = q + 1 < pieces ? pieceStart[q + 1] : height;
+                            for (int i = pieceStart[q]; i < end; i++) d[i] = from[i - pieceStart[q]];
+                        }
+                    }
+                    for (int i = height; i < mr; i++) d[i] = T.Zero;
                 }
             }
         }
@@ -391,6 +457,14 @@ public static unsafe class ImplicitConvolution
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], RowBlock);
             T* packed = _packed;
+            // With many column panels, packing the windows pays for itself, and it avoids reading
+            // twelve rows a power of two apart (a 1x1 stride-2 layer's rows are 2*C values
+            // apart), which would all fall into one L1 set.
+            bool packWindows = (p1 - p0) >= Gemm.PackAFromColumnPanels;
+            T* windowPanels = null;
+            if (packWindows)
+                fixed (T* buffer = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T)))
+                    windowPanels = Gemm.AlignToCacheLine(buffer); // pinned array
             for (int ic = r0; ic < r1; ic += RowBlock)
             {
                 int mc = Math.Min(RowBlock, r1 - ic);
@@ -402,6 +476,7 @@ public static unsafe class ImplicitConvolution
                     // Where this k-block starts inside a window: run kh, offset j in the run.
                     nint offset = (nint)(pc / segment) * pitch + pc % segment;
                     int left = segment - pc % segment;
+                    if (packWindows) PackWindowRows(starts, mc, kc, offset, left, segment, pitch - segment, windowPanels);
                     for (int jc = 0; jc < _filters; jc += Gemm.NC)
                     {
                         int nc = Math.Min(Gemm.NC, _filters - jc);
@@ -418,8 +493,11 @@ public static unsafe class ImplicitConvolution
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
                                 T* cTile = _y + (long)(ic + ir) * _filters + jc + jr;
                                 bool add = _accumulate || !first, clamp = _relu && last;
-                                nint step = mrEff == Gemm.MR ? EvenStep(starts, ir) : 0;
-                                if (step != 0)
+                                nint step = mrEff == Gemm.MR && !packWindows ? EvenStep(starts, ir) : 0;
+                                if (packWindows)
+                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(windowPanels + (long)ir * kc),
+                                        kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
+                                else if (step != 0)
                                     Gemm.Tile<T, W, EvenWindowRows<T>>(new EvenWindowRows<T>((T*)starts[ir], step, offset, left, segment, pitch - segment),
                                         kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
                                 else
