@@ -340,7 +340,7 @@ public static unsafe class ImplicitConvolution
         /// The windows of rows 0..mc of the block, k-block [offset...), into MR-high panels
         /// [panel][k][MR] (rows past mc repeat the last one; their results are discarded).
         /// </summary>
-        static void PackWindowRows(nint[] starts, int mc, int kc, nint offset, int left, int segment, nint skip, T* packed)
+        static void PackWindowRows(nint[] starts, int mc, int kc, WindowWalk start, T* packed)
         {
             const int mr = Gemm.MR;
             for (int ir = 0; ir < mc; ir += mr)
@@ -349,14 +349,8 @@ public static unsafe class ImplicitConvolution
                 for (int r = 0; r < mr; r++)
                 {
                     T* src = (T*)starts[Math.Min(ir + r, mc - 1)];
-                    nint o = offset;
-                    int l = left;
-                    for (int kk = 0; kk < kc; kk++)
-                    {
-                        dst[kk * mr + r] = src[o];
-                        o++;
-                        if (--l == 0) { o += skip; l = segment; }
-                    }
+                    var walk = start;
+                    for (int kk = 0; kk < kc; kk++, walk.Next()) dst[kk * mr + r] = src[walk.Offset];
                 }
             }
         }
@@ -473,10 +467,8 @@ public static unsafe class ImplicitConvolution
                 {
                     int kc = Math.Min(kBlock, k - pc);
                     bool first = pc == 0, last = pc + kc == k;
-                    // Where this k-block starts inside a window: run kh, offset j in the run.
-                    nint offset = (nint)(pc / segment) * pitch + pc % segment;
-                    int left = segment - pc % segment;
-                    if (packWindows) PackWindowRows(starts, mc, kc, offset, left, segment, pitch - segment, windowPanels);
+                    var walk = WindowWalk.At(pc, segment, pitch);
+                    if (packWindows) PackWindowRows(starts, mc, kc, walk, windowPanels);
                     for (int jc = 0; jc < _filters; jc += Gemm.NC)
                     {
                         int nc = Math.Min(Gemm.NC, _filters - jc);
@@ -498,10 +490,10 @@ public static unsafe class ImplicitConvolution
                                     Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(windowPanels + (long)ir * kc),
                                         kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
                                 else if (step != 0)
-                                    Gemm.Tile<T, W, EvenWindowRows<T>>(new EvenWindowRows<T>((T*)starts[ir], step, offset, left, segment, pitch - segment),
+                                    Gemm.Tile<T, W, EvenWindowRows<T>>(new EvenWindowRows<T>((T*)starts[ir], step, walk),
                                         kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
                                 else
-                                    Gemm.Tile<T, W, WindowRows<T>>(new WindowRows<T>(starts, ir, mrEff, offset, left, segment, pitch - segment),
+                                    Gemm.Tile<T, W, WindowRows<T>>(new WindowRows<T>(starts, ir, mrEff, walk),
                                         kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
                             }
                         }
@@ -528,6 +520,32 @@ public static unsafe class ImplicitConvolution
     }
 
     /// <summary>
+    /// Where the current k sits inside a window, as an offset from the window's start: it
+    /// walks a run of KW*C values, then jumps one image row (less the run) to the next run.
+    /// </summary>
+    struct WindowWalk(nint offset, int left, int segment, nint skip)
+    {
+        /// <summary>Offset of the current k from a window's start.</summary>
+        public nint Offset = offset;
+        int _left = left;
+
+        /// <summary>The walk for a k-block starting at k = pc.</summary>
+        public static WindowWalk At(int pc, int segment, int pitch) =>
+            new((nint)(pc / segment) * pitch + pc % segment, segment - pc % segment, segment, pitch - segment);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Next()
+        {
+            Offset++;
+            if (--_left == 0)
+            {
+                Offset += skip;
+                _left = segment;
+            }
+        }
+    }
+
+    /// <summary>
     /// The byte distance between consecutive window starts of rows first..first+11 when it is
     /// the same for all of them (positions along one output row, or a 1x1 layer), else 0.
     /// </summary>
@@ -547,54 +565,41 @@ public static unsafe class ImplicitConvolution
     struct EvenWindowRows<T> : Gemm.IARows<T> where T : unmanaged
     {
         readonly T* _p0, _p3, _p6, _p9;
-        readonly nint _s1, _s2, _skip;
-        nint _offset;
-        int _left;
-        readonly int _segment;
+        readonly nint _s1, _s2;
+        WindowWalk _walk;
 
         /// <param name="stepBytes">Distance between consecutive starts, in bytes.</param>
-        public EvenWindowRows(T* start, nint stepBytes, nint offset, int left, int segment, nint skip)
+        public EvenWindowRows(T* start, nint stepBytes, WindowWalk walk)
         {
             nint step = stepBytes / sizeof(T);
             _p0 = start; _p3 = start + 3 * step; _p6 = start + 6 * step; _p9 = start + 9 * step;
             _s1 = step; _s2 = 2 * step;
-            _offset = offset; _left = left; _segment = segment; _skip = skip;
+            _walk = walk;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly T Get(int row)
         {
             T* b = (row / 3) switch { 0 => _p0, 1 => _p3, 2 => _p6, _ => _p9 };
-            return (row % 3) switch { 0 => b[_offset], 1 => b[_offset + _s1], _ => b[_offset + _s2] };
+            nint o = _walk.Offset;
+            return (row % 3) switch { 0 => b[o], 1 => b[o + _s1], _ => b[o + _s2] };
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Next()
-        {
-            _offset++;
-            if (--_left == 0)
-            {
-                _offset += _skip;
-                _left = _segment;
-            }
-        }
+        public void Next() => _walk.Next();
     }
 
     /// <summary>
     /// Twelve output positions' windows, read where they lie: row r's value for the current k
-    /// is start[r][offset]. The offset walks a run of KW*C values, then jumps one image row
-    /// (less the run) to the next run of the window.
+    /// is start[r][walk offset].
     /// </summary>
     struct WindowRows<T> : Gemm.IARows<T> where T : unmanaged
     {
         readonly T* _p0, _p1, _p2, _p3, _p4, _p5, _p6, _p7, _p8, _p9, _p10, _p11;
-        nint _offset;
-        int _left;
-        readonly int _segment;
-        readonly nint _skip;
+        WindowWalk _walk;
 
         /// <param name="rows">Real rows (the rest repeat the last one; their results are discarded).</param>
-        public WindowRows(nint[] starts, int first, int rows, nint offset, int left, int segment, nint skip)
+        public WindowRows(nint[] starts, int first, int rows, WindowWalk walk)
         {
             int last = first + rows - 1;
             _p0 = (T*)starts[first];
@@ -602,26 +607,18 @@ public static unsafe class ImplicitConvolution
             _p4 = (T*)starts[Math.Min(first + 4, last)]; _p5 = (T*)starts[Math.Min(first + 5, last)]; _p6 = (T*)starts[Math.Min(first + 6, last)];
             _p7 = (T*)starts[Math.Min(first + 7, last)]; _p8 = (T*)starts[Math.Min(first + 8, last)]; _p9 = (T*)starts[Math.Min(first + 9, last)];
             _p10 = (T*)starts[Math.Min(first + 10, last)]; _p11 = (T*)starts[Math.Min(first + 11, last)];
-            _offset = offset; _left = left; _segment = segment; _skip = skip;
+            _walk = walk;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly T Get(int row) => row switch
         {
-            0 => _p0[_offset], 1 => _p1[_offset], 2 => _p2[_offset], 3 => _p3[_offset],
-            4 => _p4[_offset], 5 => _p5[_offset], 6 => _p6[_offset], 7 => _p7[_offset],
-            8 => _p8[_offset], 9 => _p9[_offset], 10 => _p10[_offset], _ => _p11[_offset],
+            0 => _p0[_walk.Offset], 1 => _p1[_walk.Offset], 2 => _p2[_walk.Offset], 3 => _p3[_walk.Offset],
+            4 => _p4[_walk.Offset], 5 => _p5[_walk.Offset], 6 => _p6[_walk.Offset], 7 => _p7[_walk.Offset],
+            8 => _p8[_walk.Offset], 9 => _p9[_walk.Offset], 10 => _p10[_walk.Offset], _ => _p11[_walk.Offset],
         };
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Next()
-        {
-            _offset++;
-            if (--_left == 0)
-            {
-                _offset += _skip;
-                _left = _segment;
-            }
-        }
+        public void Next() => _walk.Next();
     }
 }
