@@ -72,7 +72,7 @@ public class ImplicitConvolutionTests
         var dCols = new double[g.Rows * g.Patch];
         Gemm.MultiplyReference(false, true, g.Rows, g.Patch, filters, 1.0, dy, filters, kernel, filters, 0.0, dCols, g.Patch);
         Convolution.Col2ImAccumulate<double>(g, dCols, expected);
-        ImplicitConvolution.BackwardInputAccumulate<double>(g, dy, kernel, filters, dx);
+        ImplicitConvolution.BackwardInput<double>(g, dy, kernel, filters, dx);
         TestData.AssertClose<double>(dx, expected, 1e-12, "dx");
     }
 

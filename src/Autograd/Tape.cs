@@ -117,7 +117,9 @@ public sealed class Tape : IDisposable
         if (seed.Shape != output.Shape) throw new ArgumentException($"seed shape {seed.Shape} differs from output shape {output.Shape}");
         if (!output.RequiresGrad) throw new InvalidOperationException("the output does not depend on anything that requires a gradient");
         _backwardDone = true;
-        output.EnsureGrad().Backend.Axpy(T.One, seed, output.Grad!);
+        var grad = output.GradForWrite(out bool accumulate);
+        if (accumulate) grad.Backend.Axpy(T.One, seed, grad);
+        else grad.Backend.Copy(seed, grad);
         for (int i = _nodes.Count - 1; i >= 0; i--)
         {
             var node = _nodes[i];

@@ -32,6 +32,19 @@ public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPoin
     /// <summary>The gradient buffer, created as zeros on first use: backward rules add into it.</summary>
     public Tensor<T> EnsureGrad() => Grad ??= Tensor<T>.Zeros(Value.Shape, Value.Device);
 
+    /// <summary>
+    /// Where a backward rule puts its contribution to this gradient. The first rule to reach it
+    /// gets a fresh, uninitialised buffer that it must overwrite entirely
+    /// (<paramref name="accumulate"/> false); later ones add into it. Most activations in a
+    /// network feed one op only, so their gradients are written once instead of being zeroed,
+    /// then read back and added to.
+    /// </summary>
+    public Tensor<T> GradForWrite(out bool accumulate)
+    {
+        accumulate = Grad != null;
+        return Grad ??= Tensor<T>.Empty(Value.Shape, Value.Device);
+    }
+
     /// <summary>Sets the gradient to zero, keeping its buffer.</summary>
     public void ZeroGrad()
     {

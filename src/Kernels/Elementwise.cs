@@ -225,6 +225,28 @@ public static class Elementwise
             TeamFor.Run(y.Length, new FillBody<T>(value, py), minimumPerMember: ParallelGrain);
     }
 
+    /// <summary>destination = source, split over the team when long enough.</summary>
+    public static unsafe void CopyOnTeam<T>(ReadOnlySpan<T> source, Span<T> destination) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckSameLength(source.Length, destination.Length);
+        fixed (T* ps = source) fixed (T* pd = destination)
+            TeamFor.Run(source.Length, new CopyBody<T>(ps, pd), minimumPerMember: ParallelGrain);
+    }
+
+    /// <summary>
+    /// y (+)= TOp(a, b) element-wise (a, b, y of one length), split over the team when long
+    /// enough: the backward rules of activations, written or added as the gradient's first or
+    /// later contribution.
+    /// </summary>
+    public static unsafe void BinaryOnTeam<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T> where TOp : IBinaryOp<T>
+    {
+        CheckSameLength(a.Length, b.Length);
+        CheckSameLength(a.Length, y.Length);
+        fixed (T* pa = a) fixed (T* pb = b) fixed (T* py = y)
+            TeamFor.Run(a.Length, new BinaryBody<T, TOp>(pa, pb, py, accumulate), minimumPerMember: ParallelGrain);
+    }
+
     /// <summary>Elements per team member below which a pass stays on one core (~128 KB of floats).</summary>
     const int ParallelGrain = 32 * 1024;
 
@@ -232,6 +254,26 @@ public static class Elementwise
     {
         public void Execute(int member, int start, int end) =>
             Axpy(alpha, new ReadOnlySpan<T>(x + start, end - start), new Span<T>(y + start, end - start));
+    }
+
+    unsafe readonly struct CopyBody<T>(T* source, T* destination) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end) =>
+            new ReadOnlySpan<T>(source + start, end - start).CopyTo(new Span<T>(destination + start, end - start));
+    }
+
+    unsafe readonly struct BinaryBody<T, TOp>(T* a, T* b, T* y, bool accumulate) : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T> where TOp : IBinaryOp<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int n = end - start;
+            var sa = new ReadOnlySpan<T>(a + start, n);
+            var sb = new ReadOnlySpan<T>(b + start, n);
+            var sy = new Span<T>(y + start, n);
+            if (accumulate) BinaryAccumulate<T, TOp>(sa, sb, sy);
+            else Binary<T, TOp>(sa, sb, sy);
+        }
     }
 
     unsafe readonly struct FillBody<T>(T value, T* y) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>

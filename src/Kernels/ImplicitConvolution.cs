@@ -82,13 +82,14 @@ public static unsafe class ImplicitConvolution
     public static bool HandlesInputGradient(in ConvGeometry g) => g.StrideH == 1 && g.StrideW == 1;
 
     /// <summary>
-    /// dx += the input gradient of a stride-1 convolution, computed as a convolution itself:
+    /// dx (+)= the input gradient of a stride-1 convolution, computed as a convolution itself:
     /// dx[i] = sum over taps t of dy[i - t + pad] * w[t]^T, which is dy, padded by (KH-1-top,
     /// KH-1-bottom) x (KW-1-left, KW-1-right), convolved with w rotated 180 degrees and its
     /// in / out channels swapped ([KH,KW,F,C]).
     /// dy: [N,OH,OW,F], w: [KH,KW,C,F], dx: [N,H,W,C].
     /// </summary>
-    public static void BackwardInputAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dy, ReadOnlySpan<T> w, int filters, Span<T> dx, ThreadTeam? team = null)
+    /// <param name="accumulate">Add into dx; otherwise overwrite it.</param>
+    public static void BackwardInput<T>(in ConvGeometry g, ReadOnlySpan<T> dy, ReadOnlySpan<T> w, int filters, Span<T> dx, bool accumulate = true, ThreadTeam? team = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!HandlesInputGradient(g)) throw new ArgumentException("the input gradient as a convolution needs stride 1");
@@ -98,8 +99,8 @@ public static unsafe class ImplicitConvolution
             kh - 1 - g.PadTop, kh - 1 - g.PadBottom, kw - 1 - g.PadLeft, kw - 1 - g.PadRight);
         if (dy.Length != transposed.InputLength || dx.Length != g.InputLength)
             throw new ArgumentException($"input gradient buffers: dy {dy.Length} (need {transposed.InputLength}), dx {dx.Length} (need {g.InputLength})");
-        if (V512<T>.IsHardwareAccelerated) Run<T, V512<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate: true, team);
-        else Run<T, V256<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate: true, team);
+        if (V512<T>.IsHardwareAccelerated) Run<T, V512<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team);
+        else Run<T, V256<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team);
     }
 
     /// <summary>

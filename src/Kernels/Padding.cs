@@ -21,15 +21,19 @@ public static class Padding
                  .CopyTo(y.Slice(((n * outHeight + h + g.PadTop) * outWidth + g.PadLeft) * g.Channels, rowLength));
     }
 
-    /// <summary>dx += the interior of dy (the gradient reaching the padding is dropped).</summary>
-    public static void ZeroPadBackwardAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dx (+)= the interior of dy (the gradient reaching the padding is dropped); overwrites dx unless accumulate.</summary>
+    public static void ZeroPadBackward<T>(in ConvGeometry g, ReadOnlySpan<T> dy, Span<T> dx, bool accumulate = true) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Check(g, dx.Length, dy.Length);
         int rowLength = g.Width * g.Channels, outWidth = g.OutWidth, outHeight = g.OutHeight;
         for (int n = 0; n < g.Batch; n++)
             for (int h = 0; h < g.Height; h++)
-                Elementwise.Axpy(T.One, dy.Slice(((n * outHeight + h + g.PadTop) * outWidth + g.PadLeft) * g.Channels, rowLength),
-                    dx.Slice((n * g.Height + h) * rowLength, rowLength));
+            {
+                var interior = dy.Slice(((n * outHeight + h + g.PadTop) * outWidth + g.PadLeft) * g.Channels, rowLength);
+                var target = dx.Slice((n * g.Height + h) * rowLength, rowLength);
+                if (accumulate) Elementwise.Axpy(T.One, interior, target);
+                else interior.CopyTo(target);
+            }
     }
 
     static void Check(in ConvGeometry g, int inputLength, int outputLength)

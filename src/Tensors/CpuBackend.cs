@@ -9,7 +9,7 @@ public sealed class CpuBackend : IBackend
     public static readonly CpuBackend Instance = new();
 
     public void Fill<T>(Tensor<T> y, T value) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.FillOnTeam(y.Span, value);
-    public void Copy<T>(Tensor<T> source, Tensor<T> destination) where T : unmanaged, IFloatingPointIeee754<T> => source.Span.CopyTo(destination.Span);
+    public void Copy<T>(Tensor<T> source, Tensor<T> destination) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.CopyOnTeam<T>(source.Span, destination.Span);
     public void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T> => Elementwise.AxpyOnTeam(alpha, x.Span, y.Span);
 
     public void Unary<T>(UnaryFunction f, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
@@ -22,12 +22,12 @@ public sealed class CpuBackend : IBackend
         }
     }
 
-    public void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
+    public void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx, bool accumulate) where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (f)
         {
-            case UnaryFunction.Relu: Elementwise.BinaryAccumulate<T, ReluBackwardOp<T>>(dy.Span, y.Span, dx.Span); break;
-            case UnaryFunction.Sigmoid: Elementwise.BinaryAccumulate<T, SigmoidBackwardOp<T>>(dy.Span, y.Span, dx.Span); break;
+            case UnaryFunction.Relu: Elementwise.BinaryOnTeam<T, ReluBackwardOp<T>>(dy.Span, y.Span, dx.Span, accumulate); break;
+            case UnaryFunction.Sigmoid: Elementwise.BinaryOnTeam<T, SigmoidBackwardOp<T>>(dy.Span, y.Span, dx.Span, accumulate); break;
             default: throw new NotSupportedException(f.ToString());
         }
     }
@@ -87,7 +87,7 @@ public sealed class CpuBackend : IBackend
     /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers,
     /// and dy w^T folded back by col2im for strided ones.
     /// </summary>
-    public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias)
+    public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
@@ -95,11 +95,13 @@ public sealed class CpuBackend : IBackend
         if (dKernel != null) ImplicitConvolution.WeightGradientAccumulate<T>(g, x.Span, dy.Span, filters, dKernel.Span);
         if (dx == null) return;
         if (IsPointwise(g))
-            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.One, dx);
+            MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, accumulateDx ? T.One : T.Zero, dx);
         else if (ImplicitConvolution.HandlesInputGradient(g))
-            ImplicitConvolution.BackwardInputAccumulate<T>(g, dy.Span, kernel.Span, filters, dx.Span);
+            ImplicitConvolution.BackwardInput<T>(g, dy.Span, kernel.Span, filters, dx.Span, accumulateDx);
         else
         {
+            // Strided windows overlap or skip input positions: scatter-add into a cleared dx.
+            if (!accumulateDx) Fill(dx, T.Zero);
             using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
             Col2ImAccumulate(g, dCols, dx);
@@ -130,8 +132,8 @@ public sealed class CpuBackend : IBackend
     public void ZeroPad<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
         => Padding.ZeroPad<T>(g, x.Span, y.Span);
 
-    public void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
-        => Padding.ZeroPadBackwardAccumulate<T>(g, dy.Span, dx.Span);
+    public void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx, bool accumulate = true) where T : unmanaged, IFloatingPointIeee754<T>
+        => Padding.ZeroPadBackward<T>(g, dy.Span, dx.Span, accumulate);
 
     public void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
         bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
@@ -147,10 +149,10 @@ public sealed class CpuBackend : IBackend
     }
 
     public void BatchNormBackward<T>(Tensor<T> x, Tensor<T> dy, Tensor<T> gamma, Tensor<T> mean, Tensor<T> invStd, bool training,
-        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput) where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput, bool accumulateDx = true) where T : unmanaged, IFloatingPointIeee754<T>
         => Kernels.BatchNorm.Backward<T>(x.Span, dy.Span, gamma.Length, gamma.Span, mean.Span, invStd.Span, training,
             dx == null ? default : dx.Span, dGamma == null ? default : dGamma.Span, dBeta == null ? default : dBeta.Span,
-            reluOutput == null ? default : reluOutput.Span);
+            reluOutput == null ? default : reluOutput.Span, accumulateDx);
 
     public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
         => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);

@@ -25,8 +25,8 @@ public interface IBackend
     void Axpy<T>(T alpha, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>y = f(x).</summary>
     void Unary<T>(UnaryFunction f, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>dx += dy * f'(x), expressed through the forward output y.</summary>
-    void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx (+)= dy * f'(x), expressed through the forward output y; overwrites dx unless accumulate.</summary>
+    void UnaryBackward<T>(UnaryFunction f, Tensor<T> y, Tensor<T> dy, Tensor<T> dx, bool accumulate) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>y = f(a, b), b repeating along a (b.Length divides a.Length).</summary>
     void Binary<T>(BinaryFunction f, Tensor<T> a, Tensor<T> b, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>acc += a * b, b repeating along a.</summary>
@@ -48,8 +48,11 @@ public interface IBackend
     void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>y [N,H',W',F] = conv(x [N,H,W,C], kernel [KH,KW,C,F]) (+ bias [F]), then max(y, 0) when relu.</summary>
     void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>Accumulates the convolution's gradients into those of dx, dKernel, dBias that are not null.</summary>
-    void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>
+    /// Accumulates the convolution's gradients into those of dKernel, dBias that are not null, and
+    /// into dx, or overwrites dx when accumulateDx is false.
+    /// </summary>
+    void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>cols[rows, patch] = every output position's window of x (NHWC), zeros in the padding.</summary>
     void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dx += dCols scattered back to the input positions its windows came from.</summary>
@@ -60,8 +63,8 @@ public interface IBackend
     void PoolBackward<T>(PoolFunction f, in ConvGeometry g, Tensor<T> x, Tensor<T> y, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>y = x with zero borders (g: a 1x1 stride-1 geometry whose padding is the border).</summary>
     void ZeroPad<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>dx += the interior of dy.</summary>
-    void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>dx (+)= the interior of dy; overwrites dx unless accumulate.</summary>
+    void ZeroPadBackward<T>(in ConvGeometry g, Tensor<T> dy, Tensor<T> dx, bool accumulate = true) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>
     /// Batch normalisation of x [rows, C] over rows. Training: batch statistics, moving ones
     /// updated with momentum; inference: moving statistics. Writes the mean and 1/std it used.
@@ -70,11 +73,12 @@ public interface IBackend
     void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
         bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>
-    /// Accumulates the batch-norm gradients into those of dx, dGamma, dBeta that are not null;
+    /// Accumulates the batch-norm gradients into those of dx, dGamma, dBeta that are not null
+    /// (dx is overwritten instead when accumulateDx is false);
     /// reluOutput (the fused forward's y) gates dy where the ReLU was closed.
     /// </summary>
     void BatchNormBackward<T>(Tensor<T> x, Tensor<T> dy, Tensor<T> gamma, Tensor<T> mean, Tensor<T> invStd, bool training,
-        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput) where T : unmanaged, IFloatingPointIeee754<T>;
+        Tensor<T>? dx, Tensor<T>? dGamma, Tensor<T>? dBeta, Tensor<T>? reluOutput, bool accumulateDx = true) where T : unmanaged, IFloatingPointIeee754<T>;
     void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>;
     void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>;
 }

@@ -46,6 +46,18 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
         }
     }
 
+    /// <summary>
+    /// Fills every free buffer with <paramref name="value"/> (NaN, say): code that reads a pooled
+    /// buffer before writing all of it then shows the value in its results instead of passing
+    /// by luck on zeros left over from an earlier use.
+    /// </summary>
+    public void FillFree(T value)
+    {
+        lock (_gate)
+            foreach (var stack in _free.Values)
+                foreach (var array in stack) array.AsSpan().Fill(value);
+    }
+
     /// <summary>Drops every free buffer (lets the GC reclaim them).</summary>
     public void Trim()
     {

@@ -24,7 +24,10 @@ public static partial class Ops
     /// <summary>dX += dY * f'(X), where f' is written in terms of the output Y.</summary>
     sealed class UnaryNode<T>(UnaryFunction f) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public override void Backward() =>
-            OutputGrad.Backend.UnaryBackward(f, Output.Value, OutputGrad, Inputs[0].EnsureGrad());
+        public override void Backward()
+        {
+            var dx = Inputs[0].GradForWrite(out bool accumulate);
+            OutputGrad.Backend.UnaryBackward(f, Output.Value, OutputGrad, dx, accumulate);
+        }
     }
 }

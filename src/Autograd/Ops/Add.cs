@@ -23,14 +23,22 @@ public static partial class Ops
     /// <summary>v.Grad += alpha * g, for an operand of the output's full shape.</summary>
     static void AccumulateRepeated<T>(Tensor<T> g, Variable<T> v, T alpha) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (v.RequiresGrad) g.Backend.Axpy(alpha, g, v.EnsureGrad());
+        if (!v.RequiresGrad) return;
+        var dv = v.GradForWrite(out bool accumulate);
+        if (accumulate) g.Backend.Axpy(alpha, g, dv);
+        else if (alpha == T.One) g.Backend.Copy(g, dv);
+        else
+        {
+            g.Backend.Fill(dv, T.Zero);
+            g.Backend.Axpy(alpha, g, dv);
+        }
     }
 
     /// <summary>v.Grad += alpha * (g summed over the repeats), for the broadcast operand.</summary>
     static void AccumulateReduced<T>(Tensor<T> g, Variable<T> v, Broadcast bc, T alpha) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!v.RequiresGrad) return;
-        if (bc.SameShape) g.Backend.Axpy(alpha, g, v.EnsureGrad());
+        if (bc.SameShape) AccumulateRepeated(g, v, alpha);
         else g.Backend.SumAxisAccumulate(g, 1, bc.Repeats, bc.SmallLength, alpha, v.EnsureGrad());
     }
 }

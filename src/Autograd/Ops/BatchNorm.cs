@@ -51,9 +51,11 @@ public static partial class Ops
         public override void Backward()
         {
             var (x, gamma, beta) = (Inputs[0], Inputs[1], Inputs[2]);
+            bool accumulateDx = false;
+            var dx = x.RequiresGrad ? x.GradForWrite(out accumulateDx) : null;
             OutputGrad.Backend.BatchNormBackward(x.Value, OutputGrad, gamma.Value, mean, invStd, training,
-                x.RequiresGrad ? x.EnsureGrad() : null, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null,
-                relu ? Output.Value : null);
+                dx, gamma.RequiresGrad ? gamma.EnsureGrad() : null, beta.RequiresGrad ? beta.EnsureGrad() : null,
+                relu ? Output.Value : null, accumulateDx);
         }
     }
 }

@@ -50,12 +50,13 @@ public static partial class Ops
             var bias = Inputs.Length > 2 ? Inputs[2] : null;
             var backend = OutputGrad.Backend;
             // A fused ReLU passes the gradient only where it was open.
-            using var masked = relu ? Tensor<T>.Zeros(OutputGrad.Shape, OutputGrad.Device) : null;
-            if (masked != null) backend.UnaryBackward(UnaryFunction.Relu, Output.Value, OutputGrad, masked);
-            backend.Conv2DBackward(g, x.Value, kernel.Value, masked ?? OutputGrad,
-                x.RequiresGrad ? x.EnsureGrad() : null,
+            using var masked = relu ? Tensor<T>.Empty(OutputGrad.Shape, OutputGrad.Device) : null;
+            if (masked != null) backend.UnaryBackward(UnaryFunction.Relu, Output.Value, OutputGrad, masked, accumulate: false);
+            bool accumulateDx = false;
+            var dx = x.RequiresGrad ? x.GradForWrite(out accumulateDx) : null;
+            backend.Conv2DBackward(g, x.Value, kernel.Value, masked ?? OutputGrad, dx,
                 kernel.RequiresGrad ? kernel.EnsureGrad() : null,
-                bias is { RequiresGrad: true } ? bias.EnsureGrad() : null);
+                bias is { RequiresGrad: true } ? bias.EnsureGrad() : null, accumulateDx);
         }
     }
 }

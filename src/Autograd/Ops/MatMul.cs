@@ -30,7 +30,11 @@ public static partial class Ops
             var (a, b) = (Inputs[0], Inputs[1]);
             var backend = OutputGrad.Backend;
             // dA[m,k] += dY[m,n] B^T;  dB[k,n] += A^T dY. beta = 1: gradients accumulate.
-            if (a.RequiresGrad) backend.MatMul(false, true, m, k, n, T.One, OutputGrad, b.Value, T.One, a.EnsureGrad());
+            if (a.RequiresGrad)
+            {
+                var da = a.GradForWrite(out bool accumulate);
+                backend.MatMul(false, true, m, k, n, T.One, OutputGrad, b.Value, accumulate ? T.One : T.Zero, da);
+            }
             if (b.RequiresGrad) backend.MatMul(true, false, k, n, m, T.One, a.Value, OutputGrad, T.One, b.EnsureGrad());
         }
     }

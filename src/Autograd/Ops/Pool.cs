@@ -46,6 +46,10 @@ public static partial class Ops
 
     sealed class ZeroPadNode<T>(ConvGeometry g) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public override void Backward() => OutputGrad.Backend.ZeroPadBackward(g, OutputGrad, Inputs[0].EnsureGrad());
+        public override void Backward()
+        {
+            var dx = Inputs[0].GradForWrite(out bool accumulate);
+            OutputGrad.Backend.ZeroPadBackward(g, OutputGrad, dx, accumulate);
+        }
     }
 }

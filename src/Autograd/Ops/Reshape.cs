@@ -38,9 +38,10 @@ public static partial class Ops
         // Gradients keep their own buffers: dX += dY read in X's shape (same element order).
         public override void Backward()
         {
-            var dx = Inputs[0].EnsureGrad();
+            var dx = Inputs[0].GradForWrite(out bool accumulate);
             using var view = OutputGrad.Reshape(dx.Shape);
-            dx.Backend.Axpy(T.One, view, dx);
+            if (accumulate) dx.Backend.Axpy(T.One, view, dx);
+            else dx.Backend.Copy(view, dx);
         }
     }
 }
