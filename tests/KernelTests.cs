@@ -152,6 +152,25 @@ public class KernelTests
         TestData.AssertClose<float>(y, expected, FloatTolerance, "sum axis");
     }
 
+    // Column sums of [rows, columns] (the bias gradient) on the team: 83 = 64 + 16 + 3 columns
+    // (a four-vector block, a single vector and a tail at 16 wide), rows over several chunks.
+    [TestCase(4099, 83), TestCase(300, 8), TestCase(2, 4)]
+    public void ColumnSumsMatchAFloat64Reference(int rows, int columns)
+    {
+        var x = TestData.Random<float>(rows * columns, 12);
+        var start = TestData.Random<float>(columns, 13);
+        var y = (float[])start.Clone();
+        Reductions.SumAxisAccumulate<float>(x, 1, rows, columns, 0.5f, y);
+        for (int c = 0; c < columns; c++)
+        {
+            double sum = 0, magnitude = 0;
+            for (int r = 0; r < rows; r++) { sum += x[r * columns + c]; magnitude += Math.Abs(x[r * columns + c]); }
+            double expected = start[c] + 0.5 * sum;
+            // Rounding grows with the terms' magnitudes, not with the (possibly cancelling) sum.
+            Assert.That(Math.Abs(y[c] - expected), Is.LessThanOrEqualTo(1e-6 * (0.5 * magnitude + Math.Abs(start[c]))), $"column {c}");
+        }
+    }
+
     [TestCase(6), TestCase(17), TestCase(40)]
     public void SoftmaxAndCrossEntropyMatchReference(int classes)
     {
