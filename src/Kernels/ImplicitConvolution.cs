@@ -243,21 +243,44 @@ public static unsafe class ImplicitConvolution
                     {
                         int j0 = jp * nr, width = Math.Min(nr, n - j0);
                         T* panel = block + (long)(jp - jc / nr) * nr * kc;
+                        if (_rotated)
+                        {
+                            PackRotatedPanel(panel, pc, kc, j0, width, taps, f, n);
+                            continue;
+                        }
                         for (int kk = 0; kk < kc; kk++)
                         {
-                            int row = pc + kk;
                             T* d = panel + kk * nr;
-                            if (!_rotated)
-                                new ReadOnlySpan<T>(_w + (long)row * n + j0, width).CopyTo(new Span<T>(d, width));
-                            else
-                            {
-                                T* src = _w + ((long)(taps - 1 - row / f) * n + j0) * f + row % f;
-                                for (int j = 0; j < width; j++) d[j] = src[(long)j * f];
-                            }
+                            new ReadOnlySpan<T>(_w + (long)(pc + kk) * n + j0, width).CopyTo(new Span<T>(d, width));
                             for (int j = width; j < nr; j++) d[j] = T.Zero;
                         }
                     }
                 }
+            }
+        }
+
+        /// <summary>
+        /// One panel of the rotated weights: row k = (tap t, channel f) of k-block [pc, pc + kc),
+        /// columns j0 .. j0 + width, is w[taps-1-t, j, f]. Within one tap that is a transpose of
+        /// w's [C, F] slice; it is read along F (contiguous) and written down the panel's rows,
+        /// which stay in L1, instead of gathering each row with a stride of F.
+        /// </summary>
+        void PackRotatedPanel(T* panel, int pc, int kc, int j0, int width, int taps, int f, int n)
+        {
+            int nr = 2 * W.Count;
+            for (int kk = 0; kk < kc;)
+            {
+                int row = pc + kk, tap = row / f, f0 = row % f, length = Math.Min(kc - kk, f - f0);
+                T* d = panel + kk * nr;
+                T* source = _w + ((long)(taps - 1 - tap) * n + j0) * f + f0;
+                for (int j = 0; j < width; j++)
+                {
+                    T* s = source + (long)j * f;
+                    for (int i = 0; i < length; i++) d[i * nr + j] = s[i];
+                }
+                for (int i = 0; i < length; i++)
+                    for (int j = width; j < nr; j++) d[i * nr + j] = T.Zero;
+                kk += length;
             }
         }
 
