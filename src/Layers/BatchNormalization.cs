@@ -10,7 +10,7 @@ namespace Engine.Layers;
 /// while <see cref="Layer{T}.Training"/> is on. Keras' defaults: momentum 0.99, epsilon 1e-3.
 /// </summary>
 public sealed class BatchNormalization<T>(double momentum = 0.99, double epsilon = 1e-3, string? name = null)
-    : Layer<T>(name ?? "batch_normalization") where T : unmanaged, IFloatingPointIeee754<T>
+    : Layer<T>(name, "batch_normalization") where T : unmanaged, IFloatingPointIeee754<T>
 {
     public double Momentum { get; } = momentum is >= 0 and < 1 ? momentum : throw new ArgumentOutOfRangeException(nameof(momentum), $"momentum {momentum}");
     public double Epsilon { get; } = epsilon > 0 ? epsilon : throw new ArgumentOutOfRangeException(nameof(epsilon), $"epsilon {epsilon}");
@@ -26,6 +26,19 @@ public sealed class BatchNormalization<T>(double momentum = 0.99, double epsilon
         Beta = AddParameter("beta", Tensor<T>.Zeros(c));
         MovingMean = AddState("moving_mean", Tensor<T>.Zeros(c));
         MovingVariance = AddState("moving_variance", Tensor<T>.Ones(c));
+    }
+
+    public override Shape OutputShape(Shape inputShape)
+    {
+        if (IsBuilt && inputShape[-1] != Gamma.Shape[0]) throw new ArgumentException($"{Name}: built for {Gamma.Shape[0]} channels, got {inputShape}");
+        return inputShape;
+    }
+
+    /// <summary>relu(this layer(x)) as one fused op (a model runs BN followed by Activation('relu') this way).</summary>
+    internal Variable<T> CallWithRelu(Variable<T> x)
+    {
+        if (!IsBuilt) throw new InvalidOperationException($"{Name} is not built");
+        return Ops.BatchNormRelu(x, Gamma, Beta, MovingMean, MovingVariance, Training, Momentum, Epsilon);
     }
 
     protected override Variable<T> Forward(Variable<T> x) =>

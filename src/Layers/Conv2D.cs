@@ -14,7 +14,7 @@ public sealed class Conv2D<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     readonly ulong _seed;
 
     public Conv2D(int filters, (int H, int W) kernelSize, (int H, int W) strides = default, string padding = "valid",
-        bool useBias = true, ulong seed = 0, string? name = null) : base(name ?? "conv2d")
+        bool useBias = true, ulong seed = 0, string? name = null) : base(name, "conv2d")
     {
         if (filters < 1) throw new ArgumentOutOfRangeException(nameof(filters), "Conv2D needs at least one filter");
         if (kernelSize.H < 1 || kernelSize.W < 1) throw new ArgumentOutOfRangeException(nameof(kernelSize), $"kernel size {kernelSize}");
@@ -45,4 +45,12 @@ public sealed class Conv2D<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     }
 
     protected override Variable<T> Forward(Variable<T> x) => Ops.Conv2D(x, Kernel, Bias, Strides.H, Strides.W, Padding);
+
+    public override Shape OutputShape(Shape inputShape)
+    {
+        if (inputShape.Rank != 4) throw new ArgumentException($"{Name}: Conv2D needs [N,H,W,C] input, got {inputShape}");
+        if (IsBuilt && inputShape[3] != Kernel.Shape[2]) throw new ArgumentException($"{Name}: built for {Kernel.Shape[2]} input channels, got {inputShape}");
+        var g = Kernels.ConvGeometry.Create(inputShape[0], inputShape[1], inputShape[2], inputShape[3], KernelSize.H, KernelSize.W, Strides.H, Strides.W, Padding);
+        return new Shape(inputShape[0], g.OutHeight, g.OutWidth, Filters);
+    }
 }

@@ -10,7 +10,7 @@ namespace Engine.Layers;
 /// "softmax".
 /// </summary>
 public sealed class Dense<T>(int units, string activation = "linear", bool useBias = true, ulong seed = 0, string? name = null)
-    : Layer<T>(name ?? "dense") where T : unmanaged, IFloatingPointIeee754<T>
+    : Layer<T>(name, "dense") where T : unmanaged, IFloatingPointIeee754<T>
 {
     public int Units { get; } = units > 0 ? units : throw new ArgumentOutOfRangeException(nameof(units), "Dense needs at least one unit");
     public string ActivationName { get; } = Activation<T>.Validate(activation);
@@ -24,6 +24,16 @@ public sealed class Dense<T>(int units, string activation = "linear", bool useBi
         if (useBias) Bias = AddParameter("bias", Tensor<T>.Zeros(new Shape(Units)));
     }
 
+    /// <summary>[..., inputs] -> [..., units].</summary>
+    public override Shape OutputShape(Shape inputShape)
+    {
+        if (inputShape.Rank < 2) throw new ArgumentException($"{Name}: Dense needs [N, features] input, got {inputShape}");
+        if (IsBuilt && inputShape[-1] != Kernel.Shape[0]) throw new ArgumentException($"{Name}: built for {Kernel.Shape[0]} input features, got {inputShape}");
+        var dims = inputShape.ToArray();
+        dims[^1] = Units;
+        return new Shape(dims);
+    }
+
     protected override Variable<T> Forward(Variable<T> x)
     {
         var y = Ops.MatMul(x, Kernel);
@@ -34,7 +44,7 @@ public sealed class Dense<T>(int units, string activation = "linear", bool useBi
 
 /// <summary>Keras Activation layer: "linear", "relu", "sigmoid" or "softmax" (last axis).</summary>
 public sealed class Activation<T>(string activation, string? name = null)
-    : Layer<T>(name ?? "activation") where T : unmanaged, IFloatingPointIeee754<T>
+    : Layer<T>(name, "activation") where T : unmanaged, IFloatingPointIeee754<T>
 {
     static readonly string[] Known = ["linear", "relu", "sigmoid", "softmax"];
 
@@ -53,4 +63,5 @@ public sealed class Activation<T>(string activation, string? name = null)
 
     protected override void Build(Shape inputShape) { }
     protected override Variable<T> Forward(Variable<T> x) => Apply(Function, x);
+    public override Shape OutputShape(Shape inputShape) => inputShape;
 }

@@ -1,0 +1,161 @@
+using System.Numerics;
+using Engine.Autograd;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Keras' functional Model: the graph of layer applications between an input and an output
+/// (branches and Add merges allowed), run as one network. Layers are listed in Keras' order
+/// (by depth from the output, as model.summary() and model.layers show them).
+/// </summary>
+public sealed class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    readonly SymbolicTensor<T>[] _schedule;
+    readonly HashSet<SymbolicTensor<T>> _reluFoldedIntoBatchNorm = new();
+    readonly HashSet<SymbolicTensor<T>> _batchNormWithRelu = new();
+
+    /// <param name="input">What <see cref="Functional.Input{T}"/> returned.</param>
+    /// <param name="output">The last layer's symbolic output.</param>
+    public Model(SymbolicTensor<T> input, SymbolicTensor<T> output, string? name = null)
+    {
+        if (input.Layer is not InputLayer<T>) throw new ArgumentException($"a model starts at an Input, not at {input.Layer.Name} ({input.Layer.TypeName})");
+        Input = input;
+        Output = output;
+        Name = name ?? LayerNames.Next("model");
+        var nodes = Reachable(output);
+        foreach (var node in nodes)
+            if (node.Inputs.Count == 0 && node != input)
+                throw new ArgumentException($"the output depends on {node.Layer.Name}, an input other than the model's {input.Layer.Name}");
+        if (!nodes.Contains(input)) throw new ArgumentException($"the output {output.Layer.Name} does not depend on the input {input.Layer.Name}");
+        _schedule = nodes.OrderBy(n => n.Sequence).ToArray();
+        Layers = KerasLayerOrder(output);
+        FindBatchNormRelu();
+    }
+
+    public string Name { get; }
+    public SymbolicTensor<T> Input { get; }
+    public SymbolicTensor<T> Output { get; }
+    /// <summary>Every layer, the input layer included, in Keras' order.</summary>
+    public IReadOnlyList<Layer<T>> Layers { get; }
+
+    /// <summary>The layer called <paramref name="name"/>.</summary>
+    public Layer<T> GetLayer(string name) =>
+        Layers.FirstOrDefault(l => l.Name == name) ?? throw new KeyNotFoundException($"{Name} has no layer named '{name}'");
+
+    /// <summary>Every trainable weight, layer by layer in <see cref="Layers"/> order.</summary>
+    public IEnumerable<Variable<T>> Parameters => Layers.SelectMany(l => l.Parameters);
+
+    public long TrainableParameterCount => Layers.Sum(l => l.TrainableParameterCount);
+    public long NonTrainableParameterCount => Layers.Sum(l => l.NonTrainableParameterCount);
+    public long ParameterCount => TrainableParameterCount + NonTrainableParameterCount;
+
+    /// <summary>Training (batch statistics) or inference behaviour for every layer.</summary>
+    public bool Training
+    {
+        get => Layers.Any(l => l.Training);
+        set { foreach (var l in Layers) l.Training = value; }
+    }
+
+    /// <summary>
+    /// Runs the network on a batch x [N, ...input shape] and returns the output's variable.
+    /// A batch norm whose only consumer is Activation('relu') runs as the fused
+    /// batch-norm + ReLU op (same result, one pass fewer each way).
+    /// </summary>
+    public Variable<T> Call(Variable<T> x)
+    {
+        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
+            throw new ArgumentException($"{Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
+        var values = new Dictionary<SymbolicTensor<T>, Variable<T>>(_schedule.Length) { [Input] = x };
+        foreach (var node in _schedule)
+        {
+            if (node == Input) continue;
+            var inputs = new Variable<T>[node.Inputs.Count];
+            for (int i = 0; i < inputs.Length; i++) inputs[i] = values[node.Inputs[i]];
+            if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[node] = inputs[0];
+            else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node))
+            {
+                var bn = (BatchNormalization<T>)node.Layer;
+                values[node] = bn.CallWithRelu(inputs[0]);
+            }
+            else values[node] = node.Layer.Invoke(inputs);
+        }
+        return values[Output];
+    }
+
+    /// <summary>
+    /// Run a batch norm followed only by Activation('relu') as one fused op (on by default;
+    /// off runs every layer on its own, which tests compare against).
+    /// </summary>
+    public bool FuseBatchNormRelu { get; set; } = true;
+
+    /// <summary>Keras' model.summary() table: layer (type), output shape, parameters, inputs; then the totals.</summary>
+    public string Summary() => ModelSummary.Format(this);
+
+    static HashSet<SymbolicTensor<T>> Reachable(SymbolicTensor<T> output)
+    {
+        var seen = new HashSet<SymbolicTensor<T>>();
+        var stack = new Stack<SymbolicTensor<T>>([output]);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (!seen.Add(node)) continue;
+            foreach (var i in node.Inputs) stack.Push(i);
+        }
+        return seen;
+    }
+
+    void FindBatchNormRelu()
+    {
+        var consumers = new Dictionary<SymbolicTensor<T>, int>();
+        foreach (var node in _schedule)
+            foreach (var i in node.Inputs) consumers[i] = consumers.GetValueOrDefault(i) + 1;
+        foreach (var node in _schedule)
+        {
+            if (node.Layer is not Activation<T> { Function: "relu" } || node.Inputs[0] is not { Layer: BatchNormalization<T> } bn) continue;
+            if (consumers[bn] != 1 || bn == Output) continue;
+            _batchNormWithRelu.Add(bn);
+            _reluFoldedIntoBatchNorm.Add(node);
+        }
+    }
+
+    /// <summary>
+    /// Keras 2's layer order: a depth-first walk from the output numbers the layers as it
+    /// meets them (inputs in order, so the main path before the shortcut); every node's
+    /// depth is its longest distance to the output; layers are listed by depth, deepest
+    /// first, ties in walk order.
+    /// </summary>
+    static IReadOnlyList<Layer<T>> KerasLayerOrder(SymbolicTensor<T> output)
+    {
+        var layerIndex = new Dictionary<Layer<T>, int>();
+        var finished = new HashSet<SymbolicTensor<T>>();
+        var decreasingDepth = new List<SymbolicTensor<T>>();
+        void Visit(SymbolicTensor<T> node)
+        {
+            if (finished.Contains(node)) return;
+            layerIndex.TryAdd(node.Layer, layerIndex.Count);
+            foreach (var i in node.Inputs) Visit(i);
+            finished.Add(node);
+            decreasingDepth.Add(node);
+        }
+        Visit(output);
+
+        var nodeDepth = new Dictionary<SymbolicTensor<T>, int>();
+        var layerDepth = new Dictionary<Layer<T>, int>();
+        var layerFirstSeen = new List<Layer<T>>();
+        for (int n = decreasingDepth.Count - 1; n >= 0; n--)
+        {
+            var node = decreasingDepth[n];
+            int depth = nodeDepth.GetValueOrDefault(node);
+            if (layerDepth.TryGetValue(node.Layer, out int previous)) depth = Math.Max(depth, previous);
+            else layerFirstSeen.Add(node.Layer);
+            layerDepth[node.Layer] = depth;
+            nodeDepth[node] = depth;
+            foreach (var i in node.Inputs) nodeDepth[i] = Math.Max(depth + 1, nodeDepth.GetValueOrDefault(i));
+        }
+        return layerFirstSeen
+            .GroupBy(l => layerDepth[l])
+            .OrderByDescending(g => g.Key)
+            .SelectMany(g => g.OrderBy(l => layerIndex[l]))
+            .ToArray();
+    }
+}
