@@ -34,11 +34,17 @@ public sealed class Dense<T>(int units, string activation = "linear", bool useBi
         return new Shape(dims);
     }
 
-    protected override Variable<T> Forward(Variable<T> x)
+    protected override Variable<T> Forward(Variable<T> x) => Activation<T>.Apply(ActivationName, CallLinear(x));
+
+    /// <summary>
+    /// x W + b without the activation: a softmax layer's logits, which the fused softmax
+    /// cross-entropy loss takes (stable, and its gradient is simply p - y).
+    /// </summary>
+    internal Variable<T> CallLinear(Variable<T> x)
     {
+        if (!IsBuilt) throw new InvalidOperationException($"{Name} is not built");
         var y = Ops.MatMul(x, Kernel);
-        if (Bias != null) y = Ops.Add(y, Bias);
-        return Activation<T>.Apply(ActivationName, y);
+        return Bias != null ? Ops.Add(y, Bias) : y;
     }
 }
 

@@ -8,7 +8,7 @@ namespace Engine.Layers;
 /// (branches and Add merges allowed), run as one network. Layers are listed in Keras' order
 /// (by depth from the output, as model.summary() and model.layers show them).
 /// </summary>
-public sealed class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     readonly SymbolicTensor<T>[] _schedule;
     readonly HashSet<SymbolicTensor<T>> _reluFoldedIntoBatchNorm = new();
@@ -61,7 +61,13 @@ public sealed class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// A batch norm whose only consumer is Activation('relu') runs as the fused
     /// batch-norm + ReLU op (same result, one pass fewer each way).
     /// </summary>
-    public Variable<T> Call(Variable<T> x)
+    public Variable<T> Call(Variable<T> x) => Run(x, logits: false);
+
+    /// <summary>
+    /// Runs the graph; with <paramref name="logits"/>, a final Dense softmax layer stops before
+    /// its softmax (the loss applies it, fused with the cross-entropy).
+    /// </summary>
+    internal Variable<T> Run(Variable<T> x, bool logits)
     {
         if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
             throw new ArgumentException($"{Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
@@ -71,7 +77,8 @@ public sealed class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (node == Input) continue;
             var inputs = new Variable<T>[node.Inputs.Count];
             for (int i = 0; i < inputs.Length; i++) inputs[i] = values[node.Inputs[i]];
-            if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[node] = inputs[0];
+            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[node] = dense.CallLinear(inputs[0]);
+            else if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[node] = inputs[0];
             else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node))
             {
                 var bn = (BatchNormalization<T>)node.Layer;

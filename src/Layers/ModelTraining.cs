@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Numerics;
+using Engine.Autograd;
+using Engine.Autograd.Optimizers;
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>One epoch of <see cref="Model{T}.Fit"/>: the running means Keras prints, and validation figures when given data.</summary>
+public sealed record EpochLog(int Epoch, double Loss, double Accuracy, double? ValidationLoss, double? ValidationAccuracy, TimeSpan Elapsed);
+
+/// <summary>compile / fit / evaluate / predict, as Keras' Model has them.</summary>
+public sealed partial class Model<T>
+{
+    Func<IEnumerable<Variable<T>>, Optimizer<T>>? _makeOptimizer;
+    Optimizer<T>? _optimizer;
+
+    /// <summary>The optimizer made by <see cref="Compile"/> (its state lives as long as the model).</summary>
+    public Optimizer<T> Optimizer => _optimizer ?? throw new InvalidOperationException($"{Name} is not compiled: call Compile first");
+
+    /// <summary>
+    /// Keras' compile(optimizer, loss, metrics). optimizer: "adam" (Keras defaults, learning
+    /// rate 0.001) or "sgd" (0.01), or <paramref name="makeOptimizer"/>; loss:
+    /// "categorical_crossentropy" on one-hot (or soft) targets; metrics: "accuracy" or none.
+    /// </summary>
+    public void Compile(string optimizer = "adam", string loss = "categorical_crossentropy", string[]? metrics = null,
+        Func<IEnumerable<Variable<T>>, Optimizer<T>>? makeOptimizer = null)
+    {
+        if (loss != "categorical_crossentropy") throw new ArgumentException($"loss '{loss}' is not supported; use categorical_crossentropy");
+        foreach (var m in metrics ?? []) if (m is not ("accuracy" or "acc")) throw new ArgumentException($"metric '{m}' is not supported; use accuracy");
+        _makeOptimizer = makeOptimizer ?? optimizer switch
+        {
+            "adam" => ps => new Adam<T>(ps),
+            "sgd" => ps => new Sgd<T>(ps),
+            _ => throw new ArgumentException($"optimizer '{optimizer}' is not supported; use adam or sgd"),
+        };
+        _optimizer = _makeOptimizer(Parameters);
+    }
+
+    /// <summary>
+    /// Keras' fit: <paramref name="epochs"/> passes over x [N, ...input] with targets y [N, classes]
+    /// in mini-batches (reshuffled each epoch when <paramref name="shuffle"/>, from
+    /// <paramref name="seed"/>), one optimizer step per batch, batch norm in training mode.
+    /// Prints Keras' progress line per epoch to <paramref name="log"/> (none when null):
+    /// samples done, bar, seconds, time per sample, running loss and accuracy, and the
+    /// validation figures at the end of the epoch when <paramref name="validation"/> is given.
+    /// </summary>
+    public IReadOnlyList<EpochLog> Fit(Tensor<T> x, Tensor<T> y, int epochs = 1, int batchSize = 32, bool shuffle = true,
+        (Tensor<T> X, Tensor<T> Y)? validation = null, ulong seed = 0, TextWriter? log = null, Action<EpochLog>? onEpochEnd = null)
+    {
+        var optimizer = Optimizer;
+        CheckData(x, y, "training");
+        if (validation is { } v) CheckData(v.X, v.Y, "validation");
+        if (epochs < 1 || batchSize < 1) throw new ArgumentException($"epochs {epochs} and batch size {batchSize} must be at least 1");
+        int n = x.Shape[0];
+        var order = Enumerable.Range(0, n).ToArray();
+        var rng = new Rng(seed);
+        var history = new List<EpochLog>();
+        var progress = log == null ? null : new Progress(log, n);
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            log?.WriteLine($"Epoch {epoch}/{epochs}");
+            if (shuffle) rng.Shuffle(order);
+            var clock = Stopwatch.StartNew();
+            double lossSum = 0, correct = 0;
+            int seen = 0;
+            Training = true;
+            for (int start = 0; start < n; start += batchSize)
+            {
+                int b = Math.Min(batchSize, n - start);
+                using var xb = Gather(x, order.AsSpan(start, b));
+                using var yb = Gather(y, order.AsSpan(start, b));
+                using (var tape = new Tape())
+                {
+                    var logits = Run(new Variable<T>(xb), logits: true);
+                    var loss = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb));
+                    lossSum += double.CreateChecked(loss.Value.Span[0]) * b;
+                    correct += Correct(logits.Value, yb);
+                    tape.Backward(loss);
+                }
+                optimizer.Step();
+                optimizer.ZeroGrad();
+                seen += b;
+                progress?.Update(seen, clock.Elapsed, $" - loss: {lossSum / seen:F4} - acc: {correct / seen:F4}", final: false);
+            }
+            Training = false;
+            double? validationLoss = null, validationAccuracy = null;
+            if (validation is { } val) (validationLoss, validationAccuracy) = Evaluate(val.X, val.Y, batchSize);
+            var entry = new EpochLog(epoch, lossSum / n, correct / n, validationLoss, validationAccuracy, clock.Elapsed);
+            history.Add(entry);
+            progress?.Update(n, clock.Elapsed, $" - loss: {entry.Loss:F4} - acc: {entry.Accuracy:F4}"
+                + (validationLoss is double vl ? $" - val_loss: {vl:F4} - val_acc: {validationAccuracy:F4}" : ""), final: true);
+            onEpochEnd?.Invoke(entry);
+        }
+        return history;
+    }
+
+    /// <summary>Keras' evaluate: mean categorical cross-entropy and accuracy over x, y, batch norm in inference mode.</summary>
+    public (double Loss, double Accuracy) Evaluate(Tensor<T> x, Tensor<T> y, int batchSize = 32)
+    {
+        CheckData(x, y, "evaluation");
+        bool training = Training;
+        Training = false;
+        try
+        {
+            int n = x.Shape[0];
+            double lossSum = 0, correct = 0;
+            for (int start = 0; start < n; start += batchSize)
+            {
+                int b = Math.Min(batchSize, n - start);
+                using var tape = Tape.Inference();
+                using var xb = Slice(x, start, b);
+                using var yb = Slice(y, start, b);
+                var logits = Run(new Variable<T>(xb), logits: true);
+                lossSum += double.CreateChecked(Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb)).Value.Span[0]) * b;
+                correct += Correct(logits.Value, yb);
+            }
+            return (lossSum / n, correct / n);
+        }
+        finally { Training = training; }
+    }
+
+    /// <summary>Keras' predict: the model's outputs (class probabilities) for every sample of x, [N, ...output], inference mode.</summary>
+    public Tensor<T> Predict(Tensor<T> x, int batchSize = 32)
+    {
+        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
+            throw new ArgumentException($"{Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
+        bool training = Training;
+        Training = false;
+        try
+        {
+            int n = x.Shape[0], width = Output.SampleShape.Size;
+            var result = Tensor<T>.Empty(Output.WithBatch(n));
+            for (int start = 0; start < n; start += batchSize)
+            {
+                int b = Math.Min(batchSize, n - start);
+                using var tape = Tape.Inference();
+                using var xb = Slice(x, start, b);
+                Call(new Variable<T>(xb)).Value.Span.CopyTo(result.Span.Slice(start * width, b * width));
+            }
+            return result;
+        }
+        finally { Training = training; }
+    }
+
+    void CheckData(Tensor<T> x, Tensor<T> y, string what)
+    {
+        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
+            throw new ArgumentException($"{what} data: {Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
+        if (y.Shape.Rank != 2 || y.Shape[1] != Output.SampleShape.Size)
+            throw new ArgumentException($"{what} data: targets must be [N, {Output.SampleShape.Size}] (one-hot), got {y.Shape}");
+        if (x.Shape[0] != y.Shape[0]) throw new ArgumentException($"{what} data: {x.Shape[0]} inputs but {y.Shape[0]} targets");
+        if (x.Shape[0] == 0) throw new ArgumentException($"{what} data is empty");
+    }
+
+    /// <summary>Samples whose largest output is at their target's largest entry.</summary>
+    static int Correct(Tensor<T> outputs, Tensor<T> targets)
+    {
+        int rows = outputs.Shape[0], classes = outputs.Length / rows, correct = 0;
+        var o = outputs.Span;
+        var t = targets.Span;
+        for (int r = 0; r < rows; r++)
+            if (ArgMax(o.Slice(r * classes, classes)) == ArgMax(t.Slice(r * classes, classes))) correct++;
+        return correct;
+    }
+
+    static int ArgMax(ReadOnlySpan<T> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
+        return best;
+    }
+
+    static Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows)
+    {
+        int width = source.Length / source.Shape[0];
+        var dims = source.Shape.ToArray();
+        dims[0] = rows.Length;
+        var t = Tensor<T>.Empty(new Shape(dims));
+        for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
+        return t;
+    }
+
+    static Tensor<T> Slice(Tensor<T> source, int start, int count)
+    {
+        int width = source.Length / source.Shape[0];
+        var dims = source.Shape.ToArray();
+        dims[0] = count;
+        var t = Tensor<T>.Empty(new Shape(dims));
+        source.Span.Slice(start * width, count * width).CopyTo(t.Span);
+        return t;
+    }
+
+    /// <summary>
+    /// Keras 2's progress bar: "1080/1080 [==============================] - 65s 60ms/step - loss: ...".
+    /// Redrawn in place on a terminal; written once per epoch otherwise.
+    /// </summary>
+    sealed class Progress(TextWriter log, int total)
+    {
+        const int Width = 30;
+        readonly bool _live = ReferenceEquals(log, Console.Out) && !Console.IsOutputRedirected;
+        readonly string _count = total.ToString();
+        TimeSpan _lastDraw = TimeSpan.MinValue;
+
+        public void Update(int done, TimeSpan elapsed, string figures, bool final)
+        {
+            if (!final && (!_live || elapsed - _lastDraw < TimeSpan.FromMilliseconds(100))) return;
+            _lastDraw = elapsed;
+            int filled = (int)((long)Width * done / total);
+            string bar = done >= total ? new string('=', Width) : new string('=', Math.Max(0, filled - 1)) + ">" + new string('.', Width - Math.Max(1, filled));
+            string time = final
+                ? $"{elapsed.TotalSeconds:F0}s {elapsed.TotalMilliseconds / Math.Max(1, done):F0}ms/step"
+                : $"ETA: {(elapsed.TotalSeconds / Math.Max(1, done) * (total - done)):F0}s";
+            string line = $"{done.ToString().PadLeft(_count.Length)}/{_count} [{bar}] - {time}{figures}";
+            if (_live) log.Write("\r" + line + (final ? Environment.NewLine : ""));
+            else log.WriteLine(line);
+        }
+    }
+}
