@@ -186,3 +186,52 @@ public class ModelTests
         Assert.That(e.Message, Does.Contain("one shape"));
     }
 }
+
+/// <summary>plot_model's graph as DOT, and its rendering.</summary>
+public class ModelPlotTests
+{
+    [Test]
+    public void TheDotGraphHasEveryLayerAndConnection()
+    {
+        LayerNames.Reset();
+        var model = ResNetModels.ResNet50<float>();
+        string dot = ModelPlot.ToDot(model, showShapes: true);
+        var nodes = dot.Split('\n').Where(l => l.Contains("[label=")).ToArray();
+        var edges = dot.Split('\n').Where(l => l.Contains("->")).ToArray();
+        Assert.That(nodes, Has.Length.EqualTo(model.Layers.Count));
+        // Every layer but the input has one incoming arrow, each Add one more (16 blocks).
+        Assert.That(edges, Has.Length.EqualTo(model.Layers.Count - 1 + 16));
+        Assert.That(dot, Does.Contain("conv1: Conv2D|{input:|output:}|{(None, 70, 70, 3)|(None, 32, 32, 64)}"));
+        Assert.That(dot, Does.Contain("add_1: Add|{input:|output:}|{(None, 15, 15, 256), (None, 15, 15, 256)|(None, 15, 15, 256)}"));
+        Assert.That(dot.TrimEnd(), Does.EndWith("}"));
+    }
+
+    [Test]
+    public void RenderingNeedsGraphvizOrSaysSo()
+    {
+        var model = ResNetModels.ResNet18<float>();
+        string dir = Path.Combine(Path.GetTempPath(), "plot-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string dotFile = Path.Combine(dir, "model.dot");
+            ModelPlot.Save(model, dotFile);
+            Assert.That(File.ReadAllText(dotFile), Is.EqualTo(ModelPlot.ToDot(model)));
+            string svg = Path.Combine(dir, "model.svg");
+            bool haveDot = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(p => File.Exists(Path.Combine(p, "dot")));
+            if (haveDot)
+            {
+                ModelPlot.Save(model, svg);
+                Assert.That(File.ReadAllText(svg), Does.Contain("<svg"));
+            }
+            else
+            {
+                var e = Assert.Throws<InvalidOperationException>(() => ModelPlot.Save(model, svg))!;
+                Assert.That(e.Message, Does.Contain("graphviz"));
+                Assert.That(File.Exists(svg), Is.False);
+            }
+            Assert.That(Assert.Throws<ArgumentException>(() => ModelPlot.Save(model, Path.Combine(dir, "model.bmp")))!.Message, Does.Contain(".svg"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
