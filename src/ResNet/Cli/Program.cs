@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Globalization;
-using Engine.ResNet.Training;
+using Engine.Layers;
+using Engine.ResNet.Models;
 
 namespace Engine.ResNet.Cli;
 
@@ -8,38 +8,85 @@ static class Program
 {
     static int Main(string[] args)
     {
-        var epochs = new Option<int>("--epochs") { Description = "passes over the training data", DefaultValueFactory = _ => 30 };
-        var batchSize = new Option<int>("--batch-size") { Description = "samples per gradient step", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Adam learning rate", DefaultValueFactory = _ => 0.01 };
-        var seed = new Option<ulong>("--seed") { Description = "seed for data, weights and shuffling (same seed, same run)", DefaultValueFactory = _ => 1UL };
-
-        var train = new Command("train",
-            "Train a network and print Keras-style progress per epoch. Until the ResNet models land, " +
-            "this trains the two-layer network (Dense 64 relu, Dense 3) on a generated 3-class spiral set.")
-        { epochs, batchSize, learningRate, seed };
-        train.SetAction(parse =>
+        var root = new RootCommand(
+            "resnet: ResNet from first principles, in the shape of the deeplearning.ai Residual Networks assignment. " +
+            "Build a model and print its Keras summary, plot its graph, train it on the SIGNS hand signs, evaluate it, " +
+            "and predict the sign in your own photo.")
         {
-            int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
-            double lr = parse.GetValue(learningRate);
-            if (e < 1) return Fail("--epochs must be at least 1");
-            if (b < 1) return Fail("--batch-size must be at least 1");
-            if (!(lr > 0) || double.IsInfinity(lr)) return Fail("--learning-rate must be a positive number");
-            var net = new SmallNetwork(batchSize: b, learningRate: lr, seed: parse.GetValue(seed));
-            Console.WriteLine($"Training a two-layer network on {net.Samples} spiral points (3 classes), batch {b}, Adam lr {lr}");
-            for (int i = 1; i <= e; i++)
-            {
-                var r = net.TrainEpoch(i);
-                Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                    "Epoch {0}/{1} - {2:F2}s - loss: {3:F4} - accuracy: {4:F4}", i, e, r.Elapsed.TotalSeconds, r.Loss, r.Accuracy));
-            }
-            return 0;
-        });
-
-        var root = new RootCommand("resnet: a from-scratch deep-learning engine (tensors, autograd, SIMD kernels) for ResNet") { train };
+            SummaryCommand(),
+            PlotCommand(),
+            TrainCommand.Create(),
+        };
         return root.Parse(args).Invoke();
     }
 
-    static int Fail(string message)
+    internal static Option<string> ModelOption() => new("--model", "-m")
+    {
+        Description = $"which network: {string.Join(", ", ResNetModels.ModelNames)} (resnet50-assignment is ResNet-50 exactly as the assignment's text builds it)",
+        DefaultValueFactory = _ => "resnet50",
+    };
+
+    internal static Option<int> ClassesOption() => new("--classes")
+    {
+        Description = "number of output classes (SIGNS has 6)",
+        DefaultValueFactory = _ => 6,
+    };
+
+    /// <summary>Builds the named model, or prints why it cannot and returns null.</summary>
+    internal static Model<float>? BuildModel(string name, int classes)
+    {
+        if (classes < 1) { Fail("--classes must be at least 1"); return null; }
+        try { return ResNetModels.Create<float>(name, (64, 64, 3), classes); }
+        catch (ArgumentException e) { Fail($"--model: {e.Message}"); return null; }
+    }
+
+    static Command SummaryCommand()
+    {
+        var model = ModelOption();
+        var classes = ClassesOption();
+        var command = new Command("summary",
+            "Print the model's layers as Keras' model.summary() does: name (type), output shape, parameter count, " +
+            "the layers each one reads from, and the totals (ResNet-50 at 64x64x3 with 6 classes: 23,600,006 parameters).")
+        { model, classes };
+        command.SetAction(parse =>
+        {
+            var m = BuildModel(parse.GetValue(model)!, parse.GetValue(classes));
+            if (m == null) return 2;
+            Console.Write(m.Summary());
+            return 0;
+        });
+        return command;
+    }
+
+    static Command PlotCommand()
+    {
+        var model = ModelOption();
+        var classes = ClassesOption();
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "file to write: .svg or .png (rendered by Graphviz's dot, Debian package graphviz) or .dot / .gv (the graph as text)",
+            DefaultValueFactory = _ => "model.dot",
+        };
+        var shapes = new Option<bool>("--show-shapes") { Description = "write each layer's input and output shapes in its box" };
+        var command = new Command("plot", "Draw the model's graph, like Keras' plot_model: one box per layer, an arrow per connection.")
+        { model, classes, output, shapes };
+        command.SetAction(parse =>
+        {
+            var m = BuildModel(parse.GetValue(model)!, parse.GetValue(classes));
+            if (m == null) return 2;
+            string path = parse.GetValue(output)!;
+            try { ModelPlot.Save(m, path, parse.GetValue(shapes)); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                return Fail(e.Message);
+            }
+            Console.WriteLine($"wrote {path}");
+            return 0;
+        });
+        return command;
+    }
+
+    internal static int Fail(string message)
     {
         Console.Error.WriteLine($"error: {message}");
         return 2;
