@@ -4,8 +4,9 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the engine loads at run time. Later capabilities add theirs here
-# (HDF5 for SIGNS, libturbojpeg for photos, NVRTC for CUDA kernels).
-native_packages=()
+# (libturbojpeg for photos, NVRTC for CUDA kernels).
+#   libhdf5-103-1: HDF5 1.10, for the SIGNS files and Keras-layout model files
+native_packages=(libhdf5-103-1)
 
 ensure_native_packages() {
   local missing=()
