@@ -32,6 +32,21 @@ static class Program
         DefaultValueFactory = _ => 6,
     };
 
+    internal static Option<string?> DataOption() => new("--data", "-d")
+    {
+        Description = "folder holding train_signs.h5 and test_signs.h5 (default: $SIGNS_DIR, else ./datasets)",
+    };
+
+    /// <summary>--data, else $SIGNS_DIR, else ./datasets; prints what is wrong and returns null if it is not a folder.</summary>
+    internal static string? ResolveDataFolder(string? option)
+    {
+        string? fromEnvironment = Environment.GetEnvironmentVariable("SIGNS_DIR");
+        string folder = option ?? (string.IsNullOrEmpty(fromEnvironment) ? "datasets" : fromEnvironment);
+        if (Directory.Exists(folder)) return folder;
+        Fail($"SIGNS data folder '{folder}' does not exist: pass --data <folder with train_signs.h5 and test_signs.h5> or set SIGNS_DIR");
+        return null;
+    }
+
     /// <summary>Builds the named model, or prints why it cannot and returns null.</summary>
     internal static Model<float>? BuildModel(string name, int classes)
     {

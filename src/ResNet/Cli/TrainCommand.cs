@@ -1,40 +1,60 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
-using Engine.ResNet.Training;
+using Engine.Autograd.Optimizers;
+using Engine.Layers;
+using Engine.ResNet.Data;
 
 namespace Engine.ResNet.Cli;
 
-/// <summary>`resnet train`: for now the spiral network; SIGNS training replaces it.</summary>
+/// <summary>`resnet train`: the assignment's training run on SIGNS, then the test-set evaluation.</summary>
 static class TrainCommand
 {
     public static Command Create()
     {
-        var epochs = new Option<int>("--epochs") { Description = "passes over the training data", DefaultValueFactory = _ => 30 };
-        var batchSize = new Option<int>("--batch-size") { Description = "samples per gradient step", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Adam learning rate", DefaultValueFactory = _ => 0.01 };
-        var seed = new Option<ulong>("--seed") { Description = "seed for data, weights and shuffling (same seed, same run)", DefaultValueFactory = _ => 1UL };
+        var model = Program.ModelOption();
+        var data = Program.DataOption();
+        var epochs = new Option<int>("--epochs") { Description = "passes over the 1080 training images", DefaultValueFactory = _ => 20 };
+        var batchSize = new Option<int>("--batch-size") { Description = "images per gradient step", DefaultValueFactory = _ => 32 };
+        var learningRate = new Option<double>("--learning-rate") { Description = "Adam's learning rate (Keras' default 0.001)", DefaultValueFactory = _ => 0.001 };
+        var seed = new Option<ulong>("--seed") { Description = "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", DefaultValueFactory = _ => 1UL };
 
-        var train = new Command("train",
-            "Train a network and print Keras-style progress per epoch. Until SIGNS loading lands, " +
-            "this trains the two-layer network (Dense 64 relu, Dense 3) on a generated 3-class spiral set.")
-        { epochs, batchSize, learningRate, seed };
-        train.SetAction(parse =>
+        var command = new Command("train",
+            "Train a ResNet on the SIGNS hand-sign photos (6 classes, 64x64x3) as the assignment does: " +
+            "Adam, categorical cross-entropy, mini-batches of 32, Keras-style progress per epoch; then evaluate on the 120 test images.")
+        { model, data, epochs, batchSize, learningRate, seed };
+        command.SetAction(parse =>
         {
             int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
             double lr = parse.GetValue(learningRate);
             if (e < 1) return Program.Fail("--epochs must be at least 1");
             if (b < 1) return Program.Fail("--batch-size must be at least 1");
             if (!(lr > 0) || double.IsInfinity(lr)) return Program.Fail("--learning-rate must be a positive number");
-            var net = new SmallNetwork(batchSize: b, learningRate: lr, seed: parse.GetValue(seed));
-            Console.WriteLine($"Training a two-layer network on {net.Samples} spiral points (3 classes), batch {b}, Adam lr {lr}");
-            for (int i = 1; i <= e; i++)
+            string? folder = Program.ResolveDataFolder(parse.GetValue(data));
+            if (folder == null) return 2;
+            SignsDataset signs;
+            try { signs = SignsDataset.Load(folder); }
+            catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or DllNotFoundException) { return Program.Fail(ex.Message); }
+            using (signs)
             {
-                var r = net.TrainEpoch(i);
-                Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                    "Epoch {0}/{1} - {2:F2}s - loss: {3:F4} - accuracy: {4:F4}", i, e, r.Elapsed.TotalSeconds, r.Loss, r.Accuracy));
+                var m = Program.BuildModel(parse.GetValue(model)!, signs.ClassCount);
+                if (m == null) return 2;
+                Console.WriteLine($"number of training examples = {signs.Train.Count}");
+                Console.WriteLine($"number of test examples = {signs.Test.Count}");
+                Console.WriteLine($"X_train shape: {Shape(signs.Train.X.Shape)}   Y_train shape: {Shape(signs.Train.Y.Shape)}");
+                Console.WriteLine($"{m.Name}: {m.ParameterCount:N0} parameters; Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}, {e} epochs");
+                m.Compile(makeOptimizer: ps => new Adam<float>(ps, lr), metrics: ["accuracy"]);
+                var clock = Stopwatch.StartNew();
+                m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, seed: parse.GetValue(seed), log: Console.Out);
+                var (loss, accuracy) = m.Evaluate(signs.Test.X, signs.Test.Y);
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
+                Console.WriteLine($"trained in {clock.Elapsed.TotalSeconds:F0} s");
             }
             return 0;
         });
-        return train;
+        return command;
     }
+
+    static string Shape(Engine.Tensors.Shape s) => $"({string.Join(", ", s.ToArray())})";
 }
