@@ -5,7 +5,9 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the engine loads at run time. Later capabilities add theirs here
 # (HDF5 for SIGNS, libturbojpeg for photos, NVRTC for CUDA kernels).
-native_packages=()
+native_packages=(
+  libturbojpeg0  # JPEG decoding for your own photos (libturbojpeg.so.0, loaded by P/Invoke)
+)
 
 ensure_native_packages() {
   local missing=()
