@@ -4,14 +4,325 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// Resizing to a model input the way Pillow does it (Keras' load_img resizes through it).
+/// Reading a user's image: the PNG decoder on files made here (every colour type, bit depth
+/// and filter), one clear message naming the file for each way a PNG can be bad, and
+/// resizing the way Pillow does it (Keras' load_img resizes through it).
 /// </summary>
 public class ImageFileTests
 {
+    string _dir = "";
+
+    [SetUp]
+    public void CreateFolder()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "engine-image-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void RemoveFolder()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    string Write(string name, byte[] bytes)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    /// <summary>Decoding <paramref name="path"/> fails with a message naming it and containing <paramref name="fragment"/>.</summary>
+    static ImageFormatException AssertRejected(string path, string fragment)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var e = Assert.Throws<ImageFormatException>(() => Png.Decode(bytes, path))!;
+        Assert.That(e.Message, Does.Contain(path), "the message names the file");
+        Assert.That(e.Message, Does.Contain(fragment).IgnoreCase, "the message says what is wrong");
+        Assert.That(e.FileName, Is.EqualTo(path));
+        return e;
+    }
+
+    static byte[] RandomBytes(int n, ulong seed)
+    {
+        var rng = new Engine.Tensors.Rng(seed);
+        var bytes = new byte[n];
+        for (int i = 0; i < n; i++) bytes[i] = (byte)Math.Min(255, (int)(rng.NextDouble() * 256));
+        return bytes;
+    }
+
     static void AssertPixels(RgbImage image, int width, int height, byte[] expected, string what)
     {
         Assert.That((image.Width, image.Height), Is.EqualTo((width, height)), $"{what}: size");
         Assert.That(image.Pixels, Is.EqualTo(expected), $"{what}: pixels");
+    }
+
+    // ---- PNG -------------------------------------------------------------------------
+
+    [Test]
+    public void TestEncoderCrcIsTheStandardOne()
+    {
+        // The check value of CRC-32, and the CRC every PNG's empty IEND chunk carries.
+        Assert.That(PngWriter.Crc32("123456789"u8), Is.EqualTo(0xCBF43926u));
+        Assert.That(PngWriter.Chunk("IEND", [])[^4..], Is.EqualTo(new byte[] { 0xAE, 0x42, 0x60, 0x82 }));
+    }
+
+    [TestCase(0), TestCase(1), TestCase(2), TestCase(3), TestCase(4)]
+    public void EachFilterTypeDecodesToTheEncodedPixels(int filter)
+    {
+        const int w = 7, h = 5;
+        var rgb = RandomBytes(w * h * 3, (ulong)(10 + filter));
+        var png = PngWriter.Encode(w, h, PngWriter.Rgb, 8, rgb, [filter]);
+        AssertPixels(Png.Decode(png, "f.png"), w, h, rgb, $"filter {filter}");
+    }
+
+    [Test]
+    public void MixedFiltersOnRgbaAndGreyAlphaRoundTrip()
+    {
+        const int w = 9, h = 10;
+        var rgba = RandomBytes(w * h * 4, 20);
+        var png = PngWriter.Encode(w, h, PngWriter.Rgba, 8, rgba, [4, 3, 2, 1, 0]);
+        var expected = new byte[w * h * 3];
+        for (int p = 0; p < w * h; p++)
+            for (int c = 0; c < 3; c++) expected[3 * p + c] = rgba[4 * p + c];
+        AssertPixels(Png.Decode(png, "rgba.png"), w, h, expected, "RGBA, alpha dropped");
+    }
+
+    /// <summary>
+    /// Filtered bytes worked out by hand, so that a mistake shared by the test encoder and
+    /// the decoder cannot hide: an Average whose left + above exceeds 255, and Paeth picking
+    /// each of left, above and upper-left, including the ties the standard breaks toward
+    /// left, then above.
+    /// </summary>
+    [Test]
+    public void HandFilteredRowsDecode()
+    {
+        byte[] filtered =
+        [
+            0, 200, 100, 50, 60, 250, 10,   // None
+            3, 80, 206, 30, 30, 166, 0,     // Average: 90 - (180 + 100) / 2 = -50 -> 206
+            4, 86, 78, 236, 40, 50, 199,    // Paeth: above, left, above, left (tie with upper-left), above (tie), upper-left
+            1, 250, 10, 250, 6, 0, 1,       // Sub, wrapping past 255
+            2, 10, 255, 0, 252, 1, 2,       // Up, wrapping past 255
+        ];
+        byte[] grey =
+        [
+            200, 100, 50, 60, 250, 10,
+            180, 90, 100, 110, 90, 50,
+            10, 88, 80, 120, 140, 33,
+            250, 4, 254, 4, 4, 5,
+            4, 3, 254, 0, 5, 7,
+        ];
+        var png = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(6, 5, 8, PngWriter.Grey)),
+            PngWriter.Chunk("IDAT", PngWriter.Zlib(filtered)),
+            PngWriter.Chunk("IEND", []));
+        AssertPixels(Png.Decode(png, "hand.png"), 6, 5, Replicate(grey), "hand-filtered grey");
+    }
+
+    static byte[] Replicate(byte[] grey)
+    {
+        var rgb = new byte[grey.Length * 3];
+        for (int i = 0; i < grey.Length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
+        return rgb;
+    }
+
+    [Test]
+    public void GreyAndGreyAlphaReplicateTheGreyLevel()
+    {
+        const int w = 5, h = 4;
+        var grey = RandomBytes(w * h, 30);
+        AssertPixels(Png.Decode(PngWriter.Encode(w, h, PngWriter.Grey, 8, grey, [0, 1, 2, 3, 4]), "g.png"), w, h, Replicate(grey), "grey 8");
+
+        var greyAlpha = RandomBytes(w * h * 2, 31);
+        var levels = new byte[w * h];
+        for (int p = 0; p < w * h; p++) levels[p] = greyAlpha[2 * p];
+        AssertPixels(Png.Decode(PngWriter.Encode(w, h, PngWriter.GreyAlpha, 8, greyAlpha, [4, 1]), "ga.png"), w, h, Replicate(levels), "grey+alpha 8");
+    }
+
+    [Test]
+    public void SixteenBitSamplesKeepTheirHighByte()
+    {
+        const int w = 3, h = 3;
+        foreach (int colour in new[] { PngWriter.Grey, PngWriter.GreyAlpha, PngWriter.Rgb, PngWriter.Rgba })
+        {
+            int channels = PngWriter.Channels(colour);
+            var samples = RandomBytes(w * h * channels * 2, (ulong)(40 + colour));
+            var expected = new byte[w * h * 3];
+            for (int p = 0; p < w * h; p++)
+                for (int c = 0; c < 3; c++)
+                {
+                    int channel = channels >= 3 ? c : 0; // grey feeds R, G and B
+                    expected[3 * p + c] = samples[(p * channels + channel) * 2]; // big-endian: high byte first
+                }
+            var png = PngWriter.Encode(w, h, colour, 16, samples, [1, 4, 3]);
+            AssertPixels(Png.Decode(png, "16.png"), w, h, expected, $"16-bit colour type {colour}");
+        }
+    }
+
+    [Test]
+    public void PaletteEntriesExpandAtEveryBitDepth()
+    {
+        byte[] palette = [0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90, 200, 201, 202];
+        int entries = palette.Length / 3;
+        foreach (int depth in new[] { 1, 2, 4, 8 })
+        {
+            const int w = 11, h = 3; // 11 is not a multiple of 8, 4 or 2: rows end in padding bits
+            int usable = Math.Min(entries, 1 << depth);
+            var indices = new int[w * h];
+            for (int p = 0; p < indices.Length; p++) indices[p] = (p * 5 + p / w) % usable;
+            var png = PngWriter.Encode(w, h, PngWriter.Palette, depth, Pack(indices, w, h, depth), [0, 2, 4], palette[..(usable * 3)]);
+            var expected = new byte[w * h * 3];
+            for (int p = 0; p < indices.Length; p++)
+                for (int c = 0; c < 3; c++) expected[3 * p + c] = palette[3 * indices[p] + c];
+            AssertPixels(Png.Decode(png, "p.png"), w, h, expected, $"palette, {depth}-bit");
+        }
+    }
+
+    [TestCase(1, new byte[] { 0, 255 })]
+    [TestCase(2, new byte[] { 0, 85, 170, 255 })]
+    [TestCase(4, new byte[] { 0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 238, 255 })]
+    public void LowBitGreyStretchesToFullRange(int depth, byte[] levels)
+    {
+        const int w = 13, h = 2;
+        var values = new int[w * h];
+        for (int p = 0; p < values.Length; p++) values[p] = (p * 3) % (1 << depth);
+        var png = PngWriter.Encode(w, h, PngWriter.Grey, depth, Pack(values, w, h, depth), [0, 1]);
+        var expected = values.Select(v => levels[v]).ToArray();
+        AssertPixels(Png.Decode(png, "lowbit.png"), w, h, Replicate(expected), $"grey {depth}-bit");
+    }
+
+    /// <summary>Samples of <paramref name="bits"/> each packed into rows, leftmost in the high bits, rows byte-aligned.</summary>
+    static byte[] Pack(int[] values, int width, int height, int bits)
+    {
+        int rowBytes = (width * bits + 7) / 8;
+        var packed = new byte[rowBytes * height];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int bit = x * bits;
+                packed[y * rowBytes + bit / 8] |= (byte)(values[y * width + x] << (8 - bits - bit % 8));
+            }
+        return packed;
+    }
+
+    [Test]
+    public void SplitImageDataAndAncillaryChunksAreRead()
+    {
+        const int w = 6, h = 4;
+        var rgb = RandomBytes(w * h * 3, 50);
+        var zlib = PngWriter.Zlib(PngWriter.Filter(rgb, w * 3, 3, h, [1]));
+        var png = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(w, h, 8, PngWriter.Rgb)),
+            PngWriter.Chunk("tEXt", "Comment\0made in a test"u8.ToArray()),
+            PngWriter.Chunk("IDAT", zlib[..5]),
+            PngWriter.Chunk("IDAT", zlib[5..]),
+            PngWriter.Chunk("IEND", []));
+        AssertPixels(Png.Decode(png, "split.png"), w, h, rgb, "IDAT split in two");
+    }
+
+    static byte[] SmallPng() => PngWriter.Encode(4, 4, PngWriter.Rgb, 8, RandomBytes(48, 60), [0]);
+
+    [Test]
+    public void CorruptCrcIsRejectedNamingTheFile()
+    {
+        var png = SmallPng();
+        png[8 + 8 + 2] ^= 0x01; // a byte of IHDR's width, CRC left as it was
+        var e = AssertRejected(Write("crc.png", png), "CRC");
+        Assert.That(e.Message, Does.Contain("IHDR"));
+    }
+
+    [Test]
+    public void TruncatedPngIsRejectedNamingTheFile()
+    {
+        var png = SmallPng();
+        AssertRejected(Write("cut.png", png[..(png.Length - 20)]), "truncated");
+        AssertRejected(Write("cut-header.png", png[..20]), "truncated");
+    }
+
+    [Test]
+    public void MissingIendIsRejected()
+    {
+        var png = SmallPng();
+        AssertRejected(Write("noend.png", png[..^12]), "IEND");
+    }
+
+    [Test]
+    public void BadZlibDataIsRejected()
+    {
+        var zlib = PngWriter.Zlib(PngWriter.Filter(RandomBytes(48, 61), 12, 3, 4, [0]));
+        var garbage = (byte[])zlib.Clone();
+        garbage[2] = 0xFF; // the first deflate block claims block type 3, which does not exist
+        AssertRejected(Write("zlib.png", WithImageData(garbage)), "compressed image data is invalid");
+
+        var badChecksum = (byte[])zlib.Clone();
+        badChecksum[^1] ^= 0xFF; // the Adler-32 trailer
+        AssertRejected(Write("adler.png", WithImageData(badChecksum)), "compressed image data is invalid");
+    }
+
+    static byte[] WithImageData(byte[] zlib) => PngWriter.Assemble(
+        PngWriter.Chunk("IHDR", PngWriter.Header(4, 4, 8, PngWriter.Rgb)),
+        PngWriter.Chunk("IDAT", zlib),
+        PngWriter.Chunk("IEND", []));
+
+    [Test]
+    public void ShortOrLongImageDataIsRejected()
+    {
+        // Valid zlib, CRCs right, but three rows where the header promises four.
+        AssertRejected(Write("short.png", WithImageData(PngWriter.Zlib(PngWriter.Filter(RandomBytes(36, 62), 12, 3, 3, [0])))), "ends early");
+        AssertRejected(Write("long.png", WithImageData(PngWriter.Zlib(PngWriter.Filter(RandomBytes(60, 63), 12, 3, 5, [0])))), "more than");
+    }
+
+    [Test]
+    public void UnknownFilterTypeIsRejected()
+    {
+        var filtered = PngWriter.Filter(RandomBytes(48, 64), 12, 3, 4, [0]);
+        filtered[13 * 2] = 5; // row 2's filter byte
+        AssertRejected(Write("filter.png", WithImageData(PngWriter.Zlib(filtered))), "filter type 5");
+    }
+
+    [Test]
+    public void PaletteIndexPastThePaletteIsRejected()
+    {
+        var png = PngWriter.Encode(3, 1, PngWriter.Palette, 8, [0, 1, 2], [0], [1, 2, 3, 4, 5, 6]);
+        AssertRejected(Write("index.png", png), "palette entry 2");
+    }
+
+    [Test]
+    public void UnsupportedAndMalformedVariantsAreRejected()
+    {
+        var interlaced = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(4, 4, 8, PngWriter.Rgb, interlace: 1)),
+            PngWriter.Chunk("IDAT", PngWriter.Zlib(new byte[100])),
+            PngWriter.Chunk("IEND", []));
+        AssertRejected(Write("adam7.png", interlaced), "interlaced");
+
+        var badDepth = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(4, 4, 4, PngWriter.Rgb)),
+            PngWriter.Chunk("IEND", []));
+        AssertRejected(Write("depth.png", badDepth), "bit depth 4");
+
+        var noPalette = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(1, 1, 8, PngWriter.Palette)),
+            PngWriter.Chunk("IDAT", PngWriter.Zlib([0, 0])),
+            PngWriter.Chunk("IEND", []));
+        AssertRejected(Write("noplte.png", noPalette), "without a palette");
+
+        var unknownCritical = PngWriter.Assemble(
+            PngWriter.Chunk("IHDR", PngWriter.Header(1, 1, 8, PngWriter.Grey)),
+            PngWriter.Chunk("ZZZZ", [1]),
+            PngWriter.Chunk("IDAT", PngWriter.Zlib([0, 0])),
+            PngWriter.Chunk("IEND", []));
+        AssertRejected(Write("critical.png", unknownCritical), "ZZZZ");
+    }
+
+    [Test]
+    public void SignatureDamagedByTextModeTransferIsRejected()
+    {
+        var png = SmallPng();
+        // A text-mode copy turns the signature's CR LF into LF.
+        byte[] mangled = [.. png[..4], 0x0A, .. png[6..]];
+        AssertRejected(Write("textmode.png", mangled), "signature");
     }
 
     // ---- resizing --------------------------------------------------------------------
