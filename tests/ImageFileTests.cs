@@ -4,9 +4,9 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// Reading a user's image: the PNG decoder on files made here (every colour type, bit depth
-/// and filter), one clear message naming the file for each way a PNG can be bad, and
-/// resizing the way Pillow does it (Keras' load_img resizes through it).
+/// Reading a user's photo: the PNG decoder on files made here (every colour type, bit depth
+/// and filter), JPEG through libturbojpeg, Pillow's resize rules, and one clear message,
+/// naming the file, for each way a file can be bad.
 /// </summary>
 public class ImageFileTests
 {
@@ -32,11 +32,10 @@ public class ImageFileTests
         return path;
     }
 
-    /// <summary>Decoding <paramref name="path"/> fails with a message naming it and containing <paramref name="fragment"/>.</summary>
+    /// <summary>Loading <paramref name="path"/> fails with a message naming it and containing <paramref name="fragment"/>.</summary>
     static ImageFormatException AssertRejected(string path, string fragment)
     {
-        var bytes = File.ReadAllBytes(path);
-        var e = Assert.Throws<ImageFormatException>(() => Png.Decode(bytes, path))!;
+        var e = Assert.Throws<ImageFormatException>(() => ImageFile.Load(path))!;
         Assert.That(e.Message, Does.Contain(path), "the message names the file");
         Assert.That(e.Message, Does.Contain(fragment).IgnoreCase, "the message says what is wrong");
         Assert.That(e.FileName, Is.EqualTo(path));
@@ -324,6 +323,86 @@ public class ImageFileTests
         byte[] mangled = [.. png[..4], 0x0A, .. png[6..]];
         AssertRejected(Write("textmode.png", mangled), "signature");
     }
+
+    // ---- JPEG ------------------------------------------------------------------------
+
+    static RgbImage Gradient(int w, int h)
+    {
+        var pixels = new byte[w * h * 3];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                int i = (y * w + x) * 3;
+                pixels[i] = (byte)(20 + 4 * x);
+                pixels[i + 1] = (byte)(30 + 5 * y);
+                pixels[i + 2] = (byte)(200 - 2 * x - 2 * y);
+            }
+        return new RgbImage(w, h, pixels);
+    }
+
+    [Test]
+    public void JpegAtQuality100DecodesCloseToTheOriginal()
+    {
+        var original = Gradient(48, 32);
+        var path = Write("gradient.jpg", TurboJpeg.Encode(original, 100));
+        var decoded = ImageFile.Load(path);
+        Assert.That((decoded.Width, decoded.Height), Is.EqualTo((48, 32)));
+        int worst = 0;
+        double total = 0;
+        for (int i = 0; i < original.Pixels.Length; i++)
+        {
+            int d = Math.Abs(decoded.Pixels[i] - original.Pixels[i]);
+            worst = Math.Max(worst, d);
+            total += d;
+        }
+        Assert.That(worst, Is.LessThanOrEqualTo(8), "largest per-channel difference");
+        Assert.That(total / original.Pixels.Length, Is.LessThan(1.5), "mean per-channel difference");
+    }
+
+    [Test]
+    public void TruncatedJpegIsRejectedNamingTheFile()
+    {
+        var jpeg = TurboJpeg.Encode(Gradient(64, 64), 95);
+        // Cut inside the entropy-coded data: libjpeg would only warn and fill the rest with grey.
+        AssertRejected(Write("half.jpg", jpeg[..(jpeg.Length * 2 / 3)]), "truncated or corrupt");
+        // Cut inside the header.
+        AssertRejected(Write("stub.jpg", jpeg[..40]), "truncated or corrupt");
+    }
+
+    [Test]
+    public void FormatComesFromTheBytesNotTheExtension()
+    {
+        var original = Gradient(8, 8);
+        var jpegNamedPng = ImageFile.Load(Write("photo.png", TurboJpeg.Encode(original, 100)));
+        Assert.That((jpegNamedPng.Width, jpegNamedPng.Height), Is.EqualTo((8, 8)));
+        Assert.That(Math.Abs(jpegNamedPng.Pixels[0] - original.Pixels[0]), Is.LessThanOrEqualTo(8));
+
+        var rgb = RandomBytes(8 * 8 * 3, 70);
+        var pngNamedJpg = ImageFile.Load(Write("picture.jpg", PngWriter.Encode(8, 8, PngWriter.Rgb, 8, rgb, [2])));
+        Assert.That(pngNamedJpg.Pixels, Is.EqualTo(rgb));
+    }
+
+    // ---- bad files in general --------------------------------------------------------
+
+    [Test]
+    public void MissingFileIsRejected() => AssertRejected(Path.Combine(_dir, "no-such-photo.jpg"), "does not exist");
+
+    [Test]
+    public void EmptyFileIsRejected() => AssertRejected(Write("empty.jpg", []), "empty");
+
+    [Test]
+    public void TextFileIsRejected() => AssertRejected(Write("notes.jpg", "just some text, not a photo\n"u8.ToArray()), "text file");
+
+    [Test]
+    public void OtherImageFormatsAreNamed()
+    {
+        AssertRejected(Write("anim.jpg", [.. "GIF89a"u8, 1, 0, 1, 0, 0x80, 0, 0]), "GIF");
+        AssertRejected(Write("iphone.jpg", [0, 0, 0, 24, .. "ftypheic"u8, 0, 0, 0, 0]), "HEIC");
+        AssertRejected(Write("binary.jpg", [0x00, 0x01, 0x02, 0xFE, 0x80, 0x90]), "not a JPEG or PNG");
+    }
+
+    [Test]
+    public void DirectoryIsRejected() => AssertRejected(_dir, "directory");
 
     // ---- resizing --------------------------------------------------------------------
 
