@@ -4,9 +4,10 @@ using NUnit.Framework;
 namespace Engine.Tests;
 
 /// <summary>
-/// Reading a user's photo: the PNG decoder on files made here (every colour type, bit depth
-/// and filter), JPEG through libturbojpeg, Pillow's resize rules, and one clear message,
-/// naming the file, for each way a file can be bad.
+/// Reading a user's photo into a model input: the PNG decoder on files made here (every
+/// colour type, bit depth and filter), JPEG through libturbojpeg, Pillow's resize rules,
+/// the [1, H, W, 3] / 255 tensor, and one clear message, naming the file, for each way a
+/// file can be bad.
 /// </summary>
 public class ImageFileTests
 {
@@ -514,5 +515,37 @@ public class ImageFileTests
             Assert.That(resized.Pixels, Is.EqualTo(image.Pixels));
             Assert.That(resized.Pixels, Is.Not.SameAs(image.Pixels));
         }
+    }
+
+    // ---- model input -----------------------------------------------------------------
+
+    [Test]
+    public void ModelInputIsOneNhwcSampleScaledToUnitRange()
+    {
+        // 3 wide, 2 high, so a swapped H and W shows.
+        byte[] pixels = [255, 0, 51, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 128, 255];
+        using var x = ImageFile.ToModelInput(new RgbImage(3, 2, pixels));
+        Assert.That(x.Shape.ToArray(), Is.EqualTo(new[] { 1, 2, 3, 3 }));
+        Assert.That(x[0, 0, 0, 0], Is.EqualTo(1f), "255 -> 1");
+        Assert.That(x[0, 0, 0, 1], Is.EqualTo(0f), "0 -> 0");
+        Assert.That(x[0, 0, 0, 2], Is.EqualTo(0.2f), "51 -> 0.2");
+        for (int y = 0; y < 2; y++)
+            for (int col = 0; col < 3; col++)
+                for (int c = 0; c < 3; c++)
+                    Assert.That(x[0, y, col, c], Is.EqualTo(pixels[(y * 3 + col) * 3 + c] / 255f), $"[0, {y}, {col}, {c}]");
+    }
+
+    [Test]
+    public void LoadModelInputResizesToSixtyFourSquare()
+    {
+        // A 2x2 PNG: nearest to 64x64 gives four 32x32 blocks.
+        byte[] rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        var path = Write("four.png", PngWriter.Encode(2, 2, PngWriter.Rgb, 8, rgb, [0]));
+        using var x = ImageFile.LoadModelInput(path);
+        Assert.That(x.Shape.ToArray(), Is.EqualTo(new[] { 1, 64, 64, 3 }));
+        Assert.That((x[0, 31, 31, 0], x[0, 31, 31, 1]), Is.EqualTo((1f, 0f)), "top left is red");
+        Assert.That((x[0, 0, 32, 0], x[0, 0, 32, 1]), Is.EqualTo((0f, 1f)), "top right is green");
+        Assert.That((x[0, 32, 0, 1], x[0, 32, 0, 2]), Is.EqualTo((0f, 1f)), "bottom left is blue");
+        Assert.That((x[0, 63, 63, 0], x[0, 63, 63, 2]), Is.EqualTo((1f, 1f)), "bottom right is white");
     }
 }

@@ -1,8 +1,11 @@
+using Engine.Tensors;
+
 namespace Engine.ResNet.Data;
 
 /// <summary>
-/// A user's photo file (JPEG or PNG) read to 8-bit RGB, as the assignment's "test with your
-/// own image" step reads it with Keras' <c>load_img</c>.
+/// A photo file to a model input, as the assignment's "test with your own image" step does
+/// it in Keras: <c>load_img(path, target_size=(64, 64))</c>, <c>img_to_array</c>, divide by
+/// 255, add a batch axis.
 /// </summary>
 public static class ImageFile
 {
@@ -30,6 +33,28 @@ public static class ImageFile
         if (bytes.StartsWith(Png.Signature[..4]))
             return Png.Decode(bytes, name);
         throw new ImageFormatException(name, $"it is not a JPEG or PNG image: {Describe(bytes)}", GiveJpegOrPng);
+    }
+
+    /// <summary>
+    /// <see cref="Load"/>, resized to <paramref name="height"/> x <paramref name="width"/>
+    /// (nearest by default, Keras' default), as a [1, height, width, 3] model input scaled to [0, 1].
+    /// </summary>
+    public static Tensor<float> LoadModelInput(string path, int height = 64, int width = 64, Interpolation interpolation = Interpolation.Nearest) =>
+        ToModelInput(Load(path).Resize(height, width, interpolation));
+
+    /// <summary>
+    /// <paramref name="image"/> as one NHWC sample [1, H, W, 3] of float32, each byte divided
+    /// by 255: the scaling the SIGNS training images get, which a photo must match for its
+    /// prediction to mean anything.
+    /// </summary>
+    public static Tensor<float> ToModelInput(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var tensor = Tensor<float>.Empty(new Shape(1, image.Height, image.Width, 3));
+        var values = tensor.Span;
+        var bytes = image.Pixels;
+        for (int i = 0; i < bytes.Length; i++) values[i] = bytes[i] / 255f; // float32 division, as NumPy does on float32 arrays
+        return tensor;
     }
 
     static byte[] ReadAll(string path)
