@@ -4,9 +4,11 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the engine loads at run time. Later capabilities add theirs here
-# (libturbojpeg for photos, NVRTC for CUDA kernels).
-#   libhdf5-103-1: HDF5 1.10, for the SIGNS files and Keras-layout model files
-native_packages=(libhdf5-103-1)
+# (NVRTC for CUDA kernels).
+native_packages=(
+  libhdf5-103-1  # HDF5 1.10, for the SIGNS files and Keras-layout model files (loaded by P/Invoke)
+  libturbojpeg0  # JPEG decoding for your own photos (libturbojpeg.so.0, loaded by P/Invoke)
+)
 
 ensure_native_packages() {
   local missing=()
