@@ -295,6 +295,67 @@ public class KerasModelFileTests
         Assert.That(predicted.Select(p => (double)p), Is.EqualTo(ByHand(x)).Within(1e-5));
     }
 
+    /// <summary>A functional config lists layers inputs-first; the loader replays their nodes whatever the order.</summary>
+    [Test]
+    public void AFunctionalConfigLoadsWhateverOrderItListsLayersIn()
+    {
+        var chain = LayersOf(SequentialConfig()).Select(l => l!.DeepClone().AsObject()).ToList();
+        var layers = new JsonArray(JsonNode.Parse("""
+            {"name": "input_1", "class_name": "InputLayer", "inbound_nodes": [],
+             "config": {"batch_input_shape": [null, 8, 8, 3], "dtype": "float32", "sparse": false, "name": "input_1"}}
+            """));
+        string previous = "input_1";
+        foreach (var layer in chain)
+        {
+            string name = layer["config"]!["name"]!.GetValue<string>();
+            layer["name"] = name;
+            layer["inbound_nodes"] = JsonNode.Parse($"""[[["{previous}", 0, 0, {"{}"}]]]""");
+            layers.Add(layer);
+            previous = name;
+        }
+        var reversed = new JsonArray(layers.Reverse().Select(l => l!.DeepClone()).ToArray());
+        var config = new JsonObject
+        {
+            ["class_name"] = "Model",
+            ["config"] = new JsonObject
+            {
+                ["name"] = "model_1",
+                ["layers"] = reversed,
+                ["input_layers"] = JsonNode.Parse("""[["input_1", 0, 0]]"""),
+                ["output_layers"] = JsonNode.Parse("""[["dense_1", 0, 0]]"""),
+            },
+        };
+        var model = KerasModelFile.Load(WriteKerasFile(config, SequentialWeights()));
+        Assert.That(model.Layers.Select(l => l.Name), Is.EqualTo(new[] { "input_1", "conv2d_1", "re_lu_1", "flatten_1", "dense_1" }));
+        var x = TestData.Random<float>(8 * 8 * 3, 41, -2, 2);
+        var predicted = model.Predict(Tensor<float>.FromArray(x, new Shape(1, 8, 8, 3))).ToArray();
+        Assert.That(predicted.Select(p => (double)p), Is.EqualTo(ByHand(x)).Within(1e-5));
+    }
+
+    /// <summary>Past 64 KiB of layer names Keras splits layer_names into layer_names0, layer_names1, ...; so do we, both ways.</summary>
+    [Test]
+    public void LongLayerNameListsAreSplitAsKerasSplitsThem()
+    {
+        var input = Functional.Input<float>(new Shape(2));
+        var x = input;
+        for (int i = 0; i < 1500; i++) x = new Activation<float>("relu", name: $"{new string('x', 44)}_{i:D4}").Call(x);
+        var model = new Model<float>(input, new Dense<float>(2, name: "out").Call(x), "deep");
+        string path = _temp.File("deep.h5");
+        KerasModelFile.Save(model, path);
+        using (var file = Hdf5File.OpenRead(path))
+        using (var weights = file.OpenGroup("model_weights"))
+        {
+            Assert.That(weights.HasAttribute("layer_names"), Is.False);
+            var chunks = new[] { "layer_names0", "layer_names1" }.Select(weights.ReadStringArrayAttribute).ToArray();
+            Assert.That(weights.HasAttribute("layer_names2"), Is.False, "1502 names of 49 bytes (73,598) fill two chunks of 751");
+            Assert.That(chunks[0], Has.Length.EqualTo(751));
+            Assert.That(chunks[0].Concat(chunks[1]), Is.EqualTo(model.Layers.Select(l => l.Name)));
+        }
+        var loaded = KerasModelFile.Load(path);
+        Assert.That(loaded.Layers.Select(l => l.Name), Is.EqualTo(model.Layers.Select(l => l.Name)));
+        Assert.That(loaded.GetLayer("out").Parameters[0].Value.ToArray(), Is.EqualTo(model.GetLayer("out").Parameters[0].Value.ToArray()));
+    }
+
     // --- refused files ---
 
     DataFormatException Refused(string path)
@@ -336,6 +397,18 @@ public class KerasModelFileTests
         Assert.That(e.Message, Does.Contain($"layer '{name}'"));
         Assert.That(e.Message, Does.Contain(key));
         Assert.That(e.Message, Does.Contain(expected));
+    }
+
+    [Test]
+    public void BatchNormalizationOverAnAxisOtherThanTheLastIsRefused()
+    {
+        var config = SequentialConfig();
+        LayersOf(config).Insert(1, JsonNode.Parse("""
+            {"class_name": "BatchNormalization", "config": {"name": "bn_1", "trainable": true, "axis": 1, "momentum": 0.99, "epsilon": 0.001,
+             "center": true, "scale": true}}
+            """));
+        var e = Refused(WriteKerasFile(config, SequentialWeights()));
+        Assert.That(e.Message, Does.Contain("layer 'bn_1' (BatchNormalization): axis 1 is not supported; only the last axis (-1 or 3"));
     }
 
     [Test]
@@ -453,7 +526,19 @@ public class KerasModelFileTests
         Assert.That(Directory.GetFileSystemEntries(_temp.Path), Is.Empty);
     }
 
-    // --- the ReLU layer ---
+    [Test]
+    public void AModelWithTwoLayersOfOneNameIsNotSaved()
+    {
+        var input = Functional.Input<float>(new Shape(4));
+        var x = new Dense<float>(3, name: "same").Call(input);
+        x = new Dense<float>(2, name: "same").Call(x);
+        string path = _temp.File("model.h5");
+        var e = Assert.Throws<ArgumentException>(() => KerasModelFile.Save(new Model<float>(input, x, "twins"), path))!;
+        Assert.That(e.Message, Does.Contain("2 layers are named 'same'"));
+        Assert.That(Directory.GetFileSystemEntries(_temp.Path), Is.Empty);
+    }
+
+    // --- the layer additions: ReLU, Conv2D's activation ---
 
     [Test]
     public void TheReLULayerIsMaxOfZeroAndFusesAfterBatchNorm()

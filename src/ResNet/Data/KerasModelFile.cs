@@ -20,7 +20,9 @@ public static class KerasModelFile
     /// Saves the model as Keras 2.2.4's model.save() does (without an optimizer), so Keras and
     /// h5py read it. The file is written beside <paramref name="path"/> under a temporary name
     /// and renamed over it only once complete: a failed save leaves an existing file as it was
-    /// and no temporary file behind. Failures are <see cref="IOException"/>s naming the file.
+    /// and no temporary file behind. Failures to write are <see cref="IOException"/>s naming
+    /// the file; a model Keras could not describe (two layers of one name, a layer type Keras'
+    /// configuration here does not cover) is refused before anything is written.
     /// </summary>
     public static void Save(Model<float> model, string path)
     {
@@ -31,6 +33,10 @@ public static class KerasModelFile
         string folder = Path.GetDirectoryName(target)!;
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{path}: no such folder {folder}");
 
+        // Keras finds weights by layer name; HDF5 would only say a group "already exists".
+        var repeated = model.Layers.GroupBy(l => l.Name).FirstOrDefault(g => g.Count() > 1);
+        if (repeated != null)
+            throw new ArgumentException($"{path}: cannot save model '{model.Name}': {repeated.Count()} layers are named '{repeated.Key}'; Keras needs unique layer names");
         string config = KerasConfigWriter.Write(model);
         // Hidden, unique, and short enough for the file system whatever the target's length.
         string name = Path.GetFileName(target);
