@@ -14,14 +14,17 @@ public sealed class Dense<T>(int units, string activation = "linear", bool useBi
 {
     public int Units { get; } = units > 0 ? units : throw new ArgumentOutOfRangeException(nameof(units), "Dense needs at least one unit");
     public string ActivationName { get; } = Activation<T>.Validate(activation);
+    public bool UseBias { get; } = useBias;
+    /// <summary>The kernel initializer's seed (Keras' kernel_initializer seed).</summary>
+    public ulong Seed { get; } = seed;
     public Variable<T> Kernel { get; private set; } = null!;
     public Variable<T>? Bias { get; private set; }
 
     protected override void Build(Shape inputShape)
     {
         int inputs = inputShape[-1];
-        Kernel = AddParameter("kernel", Initializers.GlorotUniform<T>(new Shape(inputs, Units), new Rng(seed)));
-        if (useBias) Bias = AddParameter("bias", Tensor<T>.Zeros(new Shape(Units)));
+        Kernel = AddParameter("kernel", Initializers.GlorotUniform<T>(new Shape(inputs, Units), new Rng(Seed)));
+        if (UseBias) Bias = AddParameter("bias", Tensor<T>.Zeros(new Shape(Units)));
     }
 
     /// <summary>[..., inputs] -> [..., units].</summary>

@@ -58,7 +58,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
 
     /// <summary>
     /// Runs the network on a batch x [N, ...input shape] and returns the output's variable.
-    /// A batch norm whose only consumer is Activation('relu') runs as the fused
+    /// A batch norm whose only consumer is Activation('relu') or ReLU() runs as the fused
     /// batch-norm + ReLU op (same result, one pass fewer each way).
     /// </summary>
     public Variable<T> Call(Variable<T> x) => Run(x, logits: false);
@@ -90,7 +90,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     }
 
     /// <summary>
-    /// Run a batch norm followed only by Activation('relu') as one fused op (on by default;
+    /// Run a batch norm followed only by Activation('relu') or ReLU() as one fused op (on by default;
     /// off runs every layer on its own, which tests compare against).
     /// </summary>
     public bool FuseBatchNormRelu { get; set; } = true;
@@ -118,7 +118,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             foreach (var i in node.Inputs) consumers[i] = consumers.GetValueOrDefault(i) + 1;
         foreach (var node in _schedule)
         {
-            if (node.Layer is not Activation<T> { Function: "relu" } || node.Inputs[0] is not { Layer: BatchNormalization<T> } bn) continue;
+            if (node.Layer is not (Activation<T> { Function: "relu" } or ReLU<T>) || node.Inputs[0] is not { Layer: BatchNormalization<T> } bn) continue;
             if (consumers[bn] != 1 || bn == Output) continue;
             _batchNormWithRelu.Add(bn);
             _reluFoldedIntoBatchNorm.Add(node);

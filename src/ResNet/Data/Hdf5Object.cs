@@ -52,11 +52,21 @@ public abstract unsafe class Hdf5Object : IDisposable
     /// UTF-8. Its text then lives in the file's global heap, not the object header, so it is not
     /// held to the header's 64 KiB limit: Keras' model_config for ResNet50 is larger than that.
     /// </summary>
-    public void WriteStringAttribute(string name, string value)
+    public void WriteStringAttribute(string name, string value) => WriteVariableString(name, value, Hdf5.CharsetUtf8);
+
+    /// <summary>
+    /// Writes (replacing) a scalar string attribute as h5py writes a Python bytes object:
+    /// variable-length with the ASCII character set, the text stored as UTF-8 bytes. Keras 2
+    /// writes keras_version, backend and model_config so, and under h5py 2 reads them back as
+    /// bytes to decode; a UTF-8-typed attribute would come back as str and fail there.
+    /// </summary>
+    public void WriteBytesAttribute(string name, string value) => WriteVariableString(name, value, Hdf5.CharsetAscii);
+
+    void WriteVariableString(string name, string value, int charset)
     {
         using var type = Own(Hdf5.H5Tcopy(Hdf5.CString), Hdf5Kind.Datatype, "copy the string type");
         Check(Hdf5.H5Tset_size(type.Id, Hdf5.VariableSize), "make a variable-length string type");
-        Check(Hdf5.H5Tset_cset(type.Id, Hdf5.CharsetUtf8), "make a UTF-8 string type");
+        Check(Hdf5.H5Tset_cset(type.Id, charset), "set a string type's character set");
         using var space = Own(Hdf5.H5Screate(Hdf5.ScalarSpace), Hdf5Kind.Dataspace, "create a scalar dataspace");
         using var attribute = CreateAttribute(name, type.Id, space.Id);
         byte[] text = Utf8WithTerminator(value);
