@@ -16,6 +16,8 @@ static class Program
             SummaryCommand(),
             PlotCommand(),
             TrainCommand.Create(),
+            PredictCommand.Evaluate(),
+            PredictCommand.Predict(),
         };
         return root.Parse(args).Invoke();
     }

@@ -10,6 +10,9 @@ namespace Engine.ResNet.Cli;
 /// <summary>`resnet train`: the assignment's training run on SIGNS, then the test-set evaluation.</summary>
 static class TrainCommand
 {
+    /// <summary>Where `resnet train` saves ResNet-50, and where evaluate / predict look by default.</summary>
+    public const string DefaultModelFile = "resnet50_signs.h5";
+
     public static Command Create()
     {
         var model = Program.ModelOption();
@@ -17,12 +20,16 @@ static class TrainCommand
         var epochs = new Option<int>("--epochs") { Description = "passes over the 1080 training images", DefaultValueFactory = _ => 20 };
         var batchSize = new Option<int>("--batch-size") { Description = "images per gradient step", DefaultValueFactory = _ => 32 };
         var learningRate = new Option<double>("--learning-rate") { Description = "Adam's learning rate (Keras' default 0.001)", DefaultValueFactory = _ => 0.001 };
+        var output = new Option<string?>("--output", "-o")
+        {
+            Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically",
+        };
         var seed = new Option<ulong>("--seed") { Description = "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", DefaultValueFactory = _ => 1UL };
 
         var command = new Command("train",
             "Train a ResNet on the SIGNS hand-sign photos (6 classes, 64x64x3) as the assignment does: " +
             "Adam, categorical cross-entropy, mini-batches of 32, Keras-style progress per epoch; then evaluate on the 120 test images.")
-        { model, data, epochs, batchSize, learningRate, seed };
+        { model, data, epochs, batchSize, learningRate, output, seed };
         command.SetAction(parse =>
         {
             int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
@@ -32,6 +39,9 @@ static class TrainCommand
             if (!(lr > 0) || double.IsInfinity(lr)) return Program.Fail("--learning-rate must be a positive number");
             string? folder = Program.ResolveDataFolder(parse.GetValue(data));
             if (folder == null) return 2;
+            string saveTo = parse.GetValue(output) ?? $"{parse.GetValue(model)!.ToLowerInvariant()}_signs.h5";
+            string? saveFolder = Path.GetDirectoryName(Path.GetFullPath(saveTo));
+            if (saveFolder == null || !Directory.Exists(saveFolder)) return Program.Fail($"--output: folder of '{saveTo}' does not exist");
             SignsDataset signs;
             try { signs = SignsDataset.Load(folder); }
             catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or DllNotFoundException) { return Program.Fail(ex.Message); }
@@ -50,6 +60,12 @@ static class TrainCommand
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
                 Console.WriteLine($"trained in {clock.Elapsed.TotalSeconds:F0} s");
+                try { KerasModelFile.Save(m, saveTo); }
+                catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or IOException or UnauthorizedAccessException)
+                {
+                    return Program.Fail($"could not save the model to {saveTo}: {ex.Message}");
+                }
+                Console.WriteLine($"saved {saveTo}");
             }
             return 0;
         });
