@@ -2,6 +2,12 @@
 # Builds everything and runs the whole test suite; exits non-zero on any failure.
 # Data tests read SIGNS from $SIGNS_DIR when it is set (they skip, saying why, when it is not).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# The tests run in their build folder: make a relative SIGNS_DIR absolute first (a folder that
+# does not exist is passed on as given, and the data tests then fail, naming it).
+if [ -n "${SIGNS_DIR:-}" ] && [ -d "$SIGNS_DIR" ]; then
+  SIGNS_DIR="$(cd "$SIGNS_DIR" && pwd)"
+  export SIGNS_DIR
+fi
 cd "$repo_root"
 
 results="$(mktemp -d)"
