@@ -11,6 +11,7 @@ namespace Engine.Layers;
 public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     readonly SymbolicTensor<T>[] _schedule;
+    readonly int[][] _inputSlots;
     readonly HashSet<SymbolicTensor<T>> _reluFoldedIntoBatchNorm = new();
     readonly HashSet<SymbolicTensor<T>> _batchNormWithRelu = new();
 
@@ -28,6 +29,9 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
                 throw new ArgumentException($"the output depends on {node.Layer.Name}, an input other than the model's {input.Layer.Name}");
         if (!nodes.Contains(input)) throw new ArgumentException($"the output {output.Layer.Name} does not depend on the input {input.Layer.Name}");
         _schedule = nodes.OrderBy(n => n.Sequence).ToArray();
+        var slotOf = new Dictionary<SymbolicTensor<T>, int>();
+        for (int n = 0; n < _schedule.Length; n++) slotOf[_schedule[n]] = n;
+        _inputSlots = [.. _schedule.Select(node => node.Inputs.Select(i => slotOf[i]).ToArray())];
         Layers = KerasLayerOrder(output);
         FindBatchNormRelu();
     }
@@ -69,24 +73,36 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     /// </summary>
     internal Variable<T> Run(Variable<T> x, bool logits)
     {
-        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
-            throw new ArgumentException($"{Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
-        var values = new Dictionary<SymbolicTensor<T>, Variable<T>>(_schedule.Length) { [Input] = x };
-        foreach (var node in _schedule)
+        CheckInput(x.Shape);
+        // One slot per scheduled node; a node's inputs are read from the slots of its inputs.
+        var values = new Variable<T>[_schedule.Length];
+        for (int n = 0; n < _schedule.Length; n++)
         {
-            if (node == Input) continue;
-            var inputs = new Variable<T>[node.Inputs.Count];
-            for (int i = 0; i < inputs.Length; i++) inputs[i] = values[node.Inputs[i]];
-            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[node] = dense.CallLinear(inputs[0]);
-            else if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[node] = inputs[0];
-            else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node))
+            var node = _schedule[n];
+            if (node == Input)
             {
-                var bn = (BatchNormalization<T>)node.Layer;
-                values[node] = bn.CallWithRelu(inputs[0]);
+                values[n] = x;
+                continue;
             }
-            else values[node] = node.Layer.Invoke(inputs);
+            var slots = _inputSlots[n];
+            var inputs = new Variable<T>[slots.Length];
+            for (int i = 0; i < inputs.Length; i++) inputs[i] = values[slots[i]];
+            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
+            else if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[n] = inputs[0];
+            else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
+            else values[n] = node.Layer.Invoke(inputs);
         }
-        return values[Output];
+        return values[^1];
+    }
+
+    /// <summary>Every node between input and output, in an order where inputs come first (the output last).</summary>
+    internal IReadOnlyList<SymbolicTensor<T>> Nodes => _schedule;
+
+    /// <summary>Throws, naming the expected shape, unless <paramref name="shape"/> is a batch of this model's input.</summary>
+    internal void CheckInput(Engine.Tensors.Shape shape, string? what = null)
+    {
+        if (shape.Rank != Input.SampleShape.Rank + 1 || !shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
+            throw new ArgumentException($"{(what == null ? "" : what + ": ")}{Name} takes input of shape {Input.KerasShape}, got {shape}");
     }
 
     /// <summary>

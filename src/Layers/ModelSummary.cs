@@ -21,14 +21,7 @@ static class ModelSummary
         text.AppendLine(rule);
         Row(text, "Layer (type)", "Output Shape", "Param #", "Connected to");
         text.AppendLine(new string('=', LineLength));
-        var inModel = new HashSet<SymbolicTensor<T>>();
-        var stack = new Stack<SymbolicTensor<T>>([model.Output]);
-        while (stack.Count > 0)
-        {
-            var node = stack.Pop();
-            if (!inModel.Add(node)) continue;
-            foreach (var i in node.Inputs) stack.Push(i);
-        }
+        var inModel = model.Nodes.ToHashSet();
         for (int l = 0; l < model.Layers.Count; l++)
         {
             var layer = model.Layers[l];

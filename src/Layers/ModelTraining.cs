@@ -104,13 +104,14 @@ public sealed partial class Model<T>
         try
         {
             int n = x.Shape[0];
+            var rows = Enumerable.Range(0, n).ToArray();
             double lossSum = 0, correct = 0;
             for (int start = 0; start < n; start += batchSize)
             {
                 int b = Math.Min(batchSize, n - start);
                 using var tape = Tape.Inference();
-                using var xb = Slice(x, start, b);
-                using var yb = Slice(y, start, b);
+                using var xb = Gather(x, rows.AsSpan(start, b));
+                using var yb = Gather(y, rows.AsSpan(start, b));
                 var logits = Run(new Variable<T>(xb), logits: true);
                 lossSum += double.CreateChecked(Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb)).Value.Span[0]) * b;
                 correct += Correct(logits.Value, yb);
@@ -123,19 +124,19 @@ public sealed partial class Model<T>
     /// <summary>Keras' predict: the model's outputs (class probabilities) for every sample of x, [N, ...output], inference mode.</summary>
     public Tensor<T> Predict(Tensor<T> x, int batchSize = 32)
     {
-        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
-            throw new ArgumentException($"{Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
+        CheckInput(x.Shape);
         bool training = Training;
         Training = false;
         try
         {
             int n = x.Shape[0], width = Output.SampleShape.Size;
             var result = Tensor<T>.Empty(Output.WithBatch(n));
+            var rows = Enumerable.Range(0, n).ToArray();
             for (int start = 0; start < n; start += batchSize)
             {
                 int b = Math.Min(batchSize, n - start);
                 using var tape = Tape.Inference();
-                using var xb = Slice(x, start, b);
+                using var xb = Gather(x, rows.AsSpan(start, b));
                 Call(new Variable<T>(xb)).Value.Span.CopyTo(result.Span.Slice(start * width, b * width));
             }
             return result;
@@ -145,8 +146,7 @@ public sealed partial class Model<T>
 
     void CheckData(Tensor<T> x, Tensor<T> y, string what)
     {
-        if (x.Shape.Rank != Input.SampleShape.Rank + 1 || !x.Shape.Dims[1..].SequenceEqual(Input.SampleShape.Dims))
-            throw new ArgumentException($"{what} data: {Name} takes input of shape {Input.KerasShape}, got {x.Shape}");
+        CheckInput(x.Shape, $"{what} data");
         if (y.Shape.Rank != 2 || y.Shape[1] != Output.SampleShape.Size)
             throw new ArgumentException($"{what} data: targets must be [N, {Output.SampleShape.Size}] (one-hot), got {y.Shape}");
         if (x.Shape[0] != y.Shape[0]) throw new ArgumentException($"{what} data: {x.Shape[0]} inputs but {y.Shape[0]} targets");
@@ -171,6 +171,7 @@ public sealed partial class Model<T>
         return best;
     }
 
+    /// <summary>The samples <paramref name="rows"/> of source, in that order, as one batch.</summary>
     static Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows)
     {
         int width = source.Length / source.Shape[0];
@@ -178,16 +179,6 @@ public sealed partial class Model<T>
         dims[0] = rows.Length;
         var t = Tensor<T>.Empty(new Shape(dims));
         for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
-        return t;
-    }
-
-    static Tensor<T> Slice(Tensor<T> source, int start, int count)
-    {
-        int width = source.Length / source.Shape[0];
-        var dims = source.Shape.ToArray();
-        dims[0] = count;
-        var t = Tensor<T>.Empty(new Shape(dims));
-        source.Span.Slice(start * width, count * width).CopyTo(t.Span);
         return t;
     }
 
