@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Engine.Layers;
 using Engine.ResNet.Models;
 
@@ -19,20 +20,69 @@ static class Program
             PredictCommand.Evaluate(),
             PredictCommand.Predict(),
         };
-        return root.Parse(args).Invoke();
+        var parsed = root.Parse(args);
+        // System.CommandLine would print the whole help after a parse error; one line saying which
+        // option is wrong, and where the help is, is easier to act on.
+        if (parsed.Errors.Count > 0)
+        {
+            var command = parsed.CommandResult.Command;
+            string help = command == root ? "resnet --help" : $"resnet {command.Name} --help";
+            return Fail($"{parsed.Errors[0].Message} (see `{help}`)");
+        }
+        return parsed.Invoke();
     }
 
-    internal static Option<string> ModelOption() => new("--model", "-m")
+    /// <summary>A whole-number option that rejects text and values below <paramref name="minimum"/> while parsing.</summary>
+    internal static Option<int> WholeNumberOption(string name, string description, int defaultValue, int minimum) => new(name)
     {
-        Description = $"which network: {string.Join(", ", ResNetModels.ModelNames)} (resnet50-assignment is ResNet-50 exactly as the assignment's text builds it)",
-        DefaultValueFactory = _ => "resnet50",
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
+        {
+            string token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+                result.AddError($"{name} takes a whole number, not '{token}'");
+            else if (value < minimum)
+                result.AddError($"{name} must be at least {minimum}, not {value}");
+            return value;
+        },
     };
 
-    internal static Option<int> ClassesOption() => new("--classes")
+    /// <summary>A number option that must be positive and finite (a learning rate).</summary>
+    internal static Option<double> PositiveNumberOption(string name, string description, double defaultValue) => new(name)
     {
-        Description = "number of output classes (SIGNS has 6)",
-        DefaultValueFactory = _ => 6,
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
+        {
+            string token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+                result.AddError($"{name} takes a number such as {defaultValue.ToString(CultureInfo.InvariantCulture)}, not '{token}'");
+            else if (!(value > 0) || double.IsInfinity(value))
+                result.AddError($"{name} must be a positive number, not {token}");
+            return value;
+        },
     };
+
+    internal static Option<string> ModelOption()
+    {
+        var option = new Option<string>("--model", "-m")
+        {
+            Description = $"which network: {string.Join(", ", ResNetModels.ModelNames)} (resnet50-assignment is ResNet-50 exactly as the assignment's text builds it)",
+            DefaultValueFactory = _ => "resnet50",
+        };
+        // Checked while parsing, so `train` refuses a misspelt name before it reads any data.
+        option.Validators.Add(result =>
+        {
+            string? name = result.GetValueOrDefault<string>();
+            if (name != null && !ResNetModels.ModelNames.Contains(name.ToLowerInvariant()))
+                result.AddError($"--model: unknown model '{name}'; choose one of {string.Join(", ", ResNetModels.ModelNames)}");
+        });
+        return option;
+    }
+
+    internal static Option<int> ClassesOption() =>
+        WholeNumberOption("--classes", "number of output classes (SIGNS has 6)", defaultValue: 6, minimum: 1);
 
     internal static Option<string?> DataOption() => new("--data", "-d")
     {
@@ -52,7 +102,6 @@ static class Program
     /// <summary>Builds the named model, or prints why it cannot and returns null.</summary>
     internal static Model<float>? BuildModel(string name, int classes)
     {
-        if (classes < 1) { Fail("--classes must be at least 1"); return null; }
         try { return ResNetModels.Create<float>(name, (64, 64, 3), classes); }
         catch (ArgumentException e) { Fail($"--model: {e.Message}"); return null; }
     }

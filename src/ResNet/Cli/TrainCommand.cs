@@ -17,14 +17,14 @@ static class TrainCommand
     {
         var model = Program.ModelOption();
         var data = Program.DataOption();
-        var epochs = new Option<int>("--epochs") { Description = "passes over the 1080 training images", DefaultValueFactory = _ => 20 };
-        var batchSize = new Option<int>("--batch-size") { Description = "images per gradient step", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Adam's learning rate (Keras' default 0.001)", DefaultValueFactory = _ => 0.001 };
+        var epochs = Program.WholeNumberOption("--epochs", "passes over the 1080 training images", defaultValue: 20, minimum: 1);
+        var batchSize = Program.WholeNumberOption("--batch-size", "images per gradient step", defaultValue: 32, minimum: 1);
+        var learningRate = Program.PositiveNumberOption("--learning-rate", "Adam's learning rate (Keras' default 0.001)", defaultValue: 0.001);
         var output = new Option<string?>("--output", "-o")
         {
             Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically",
         };
-        var seed = new Option<ulong>("--seed") { Description = "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", DefaultValueFactory = _ => 1UL };
+        var seed = Program.WholeNumberOption("--seed", "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
 
         var command = new Command("train",
             "Train a ResNet on the SIGNS hand-sign photos (6 classes, 64x64x3) as the assignment does: " +
@@ -34,14 +34,12 @@ static class TrainCommand
         {
             int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
             double lr = parse.GetValue(learningRate);
-            if (e < 1) return Program.Fail("--epochs must be at least 1");
-            if (b < 1) return Program.Fail("--batch-size must be at least 1");
-            if (!(lr > 0) || double.IsInfinity(lr)) return Program.Fail("--learning-rate must be a positive number");
-            string? folder = Program.ResolveDataFolder(parse.GetValue(data));
-            if (folder == null) return 2;
             string saveTo = parse.GetValue(output) ?? $"{parse.GetValue(model)!.ToLowerInvariant()}_signs.h5";
             string? saveFolder = Path.GetDirectoryName(Path.GetFullPath(saveTo));
             if (saveFolder == null || !Directory.Exists(saveFolder)) return Program.Fail($"--output: folder of '{saveTo}' does not exist");
+            if (Directory.Exists(saveTo)) return Program.Fail($"--output: '{saveTo}' is a folder; give a file name such as {DefaultModelFile}");
+            string? folder = Program.ResolveDataFolder(parse.GetValue(data));
+            if (folder == null) return 2;
             SignsDataset signs;
             try { signs = SignsDataset.Load(folder); }
             catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or DllNotFoundException) { return Program.Fail(ex.Message); }
@@ -55,7 +53,7 @@ static class TrainCommand
                 Console.WriteLine($"{m.Name}: {m.ParameterCount:N0} parameters; Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}, {e} epochs");
                 m.Compile(makeOptimizer: ps => new Adam<float>(ps, lr), metrics: ["accuracy"]);
                 var clock = Stopwatch.StartNew();
-                m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, seed: parse.GetValue(seed), log: Console.Out);
+                m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, seed: (ulong)parse.GetValue(seed), log: Console.Out);
                 var (loss, accuracy) = m.Evaluate(signs.Test.X, signs.Test.Y);
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using Engine.Layers;
+using Engine.ResNet.Data;
+using Engine.Tensors;
+using NUnit.Framework;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The `resnet` command as a user runs it, in its own process: every bad option value, unknown
+/// model, missing folder or file and non-image photo ends with one line on stderr that names the
+/// option or file, exit code 2, nothing on stdout and no file written or overwritten; good
+/// commands print what the assignment prints.
+/// </summary>
+[NonParallelizable]
+public class CliTests
+{
+    TempFolder _temp = null!;
+
+    [SetUp] public void Setup() { _temp = new TempFolder(); LayerNames.Reset(); }
+    [TearDown] public void DeleteFolder() => _temp.Dispose();
+
+    sealed record Outcome(int ExitCode, string Out, string Error);
+
+    /// <summary>Runs resnet.dll (copied beside the tests by the project reference) in <paramref name="workingFolder"/>.</summary>
+    static Outcome Resnet(string workingFolder, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
+        Assert.That(File.Exists(dll), Is.True, $"{dll} was not built beside the tests");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = workingFolder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        // The data folder comes from --data in these tests, never from the caller's environment.
+        start.Environment.Remove("SIGNS_DIR");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(120_000), Is.True, "resnet did not finish within 2 minutes");
+        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Exit code 2, nothing on stdout, and exactly one stderr line holding every fragment.</summary>
+    static void AssertOneErrorLine(Outcome outcome, params string[] fragments)
+    {
+        Assert.That(outcome.ExitCode, Is.EqualTo(2), $"exit code; stderr: {outcome.Error}");
+        Assert.That(outcome.Out, Is.Empty, "nothing on stdout");
+        var lines = outcome.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), $"one line on stderr, got: {outcome.Error}");
+        Assert.That(lines[0], Does.StartWith("error: "));
+        foreach (var f in fragments) Assert.That(lines[0], Does.Contain(f));
+    }
+
+    [TestCase("train", "--epochs", "abc", "--epochs takes a whole number, not 'abc'", "resnet train --help")]
+    [TestCase("train", "--epochs", "0", "--epochs must be at least 1, not 0", "resnet train --help")]
+    [TestCase("train", "--batch-size", "-3", "--batch-size must be at least 1, not -3", "resnet train --help")]
+    [TestCase("train", "--batch-size", "2.5", "--batch-size takes a whole number, not '2.5'", "resnet train --help")]
+    [TestCase("train", "--learning-rate", "fast", "--learning-rate takes a number such as 0.001, not 'fast'", "resnet train --help")]
+    [TestCase("train", "--learning-rate", "-0.01", "--learning-rate must be a positive number", "resnet train --help")]
+    [TestCase("train", "--learning-rate", "Infinity", "--learning-rate must be a positive number", "resnet train --help")]
+    [TestCase("train", "--seed", "-1", "--seed must be at least 0, not -1", "resnet train --help")]
+    [TestCase("summary", "--classes", "0", "--classes must be at least 1, not 0", "resnet summary --help")]
+    [TestCase("plot", "--classes", "six", "--classes takes a whole number, not 'six'", "resnet plot --help")]
+    [TestCase("train", "--epoch", "3", "'--epoch'", "resnet train --help")]
+    public void ABadOptionValueIsOneLineNamingTheOption(string command, string option, string value, string message, string help)
+    {
+        var outcome = Resnet(_temp.Path, command, option, value);
+        AssertOneErrorLine(outcome, message, help);
+        Assert.That(Directory.GetFileSystemEntries(_temp.Path), Is.Empty, "nothing written");
+    }
+
+    [Test]
+    public void PredictRefusesAnUnknownInterpolation()
+    {
+        var outcome = Resnet(_temp.Path, "predict", "photo.jpg", "--interpolation", "bicubic");
+        AssertOneErrorLine(outcome, "--interpolation must be nearest or bilinear, not 'bicubic'");
+    }
+
+    [TestCase("summary")]
+    [TestCase("train")] // refused before any data is read: the folder here holds none
+    public void AnUnknownModelNameListsTheKnownOnes(string command)
+    {
+        var outcome = command == "train"
+            ? Resnet(_temp.Path, command, "--model", "resnet51", "--data", _temp.Path)
+            : Resnet(_temp.Path, command, "--model", "resnet51");
+        AssertOneErrorLine(outcome, "--model", "unknown model 'resnet51'", "resnet50", "resnet152", "resnet18", $"resnet {command} --help");
+    }
+
+    [Test]
+    public void AMissingDataFolderIsNamedWithWhatToDo()
+    {
+        string missing = _temp.File("no-such-folder");
+        var outcome = Resnet(_temp.Path, "train", "--data", missing);
+        AssertOneErrorLine(outcome, missing, "--data", "SIGNS_DIR");
+    }
+
+    [Test]
+    public void ACorruptDataFileIsNamedAndNothingIsSaved()
+    {
+        File.WriteAllBytes(_temp.File("train_signs.h5"), [0x89, 0x48, 0x44, 0x46, 1, 2, 3]);
+        File.WriteAllBytes(_temp.File("test_signs.h5"), [0x89, 0x48, 0x44, 0x46, 1, 2, 3]);
+        string output = _temp.File("kept.h5");
+        File.WriteAllText(output, "an earlier model");
+        var outcome = Resnet(_temp.Path, "train", "--data", _temp.Path, "--output", output, "--epochs", "1");
+        AssertOneErrorLine(outcome, "train_signs.h5");
+        Assert.That(File.ReadAllText(output), Is.EqualTo("an earlier model"), "the earlier model file is untouched");
+        Assert.That(Directory.GetFiles(_temp.Path), Has.Length.EqualTo(3), "no other file written");
+    }
+
+    [Test]
+    public void BadOptionsNeverTouchAnExistingModelFile()
+    {
+        string output = _temp.File("resnet50_signs.h5");
+        File.WriteAllText(output, "an earlier model");
+        AssertOneErrorLine(Resnet(_temp.Path, "train", "--epochs", "0"), "--epochs");
+        AssertOneErrorLine(Resnet(_temp.Path, "train", "--output", output, "--data", _temp.File("missing")), "missing");
+        AssertOneErrorLine(Resnet(_temp.Path, "train", "--output", _temp.File("no-folder/m.h5")), "--output", "does not exist");
+        AssertOneErrorLine(Resnet(_temp.Path, "train", "--output", _temp.Path), "--output", "is a folder");
+        Assert.That(File.ReadAllText(output), Is.EqualTo("an earlier model"));
+        Assert.That(Directory.GetFileSystemEntries(_temp.Path), Has.Length.EqualTo(1));
+    }
+
+    [Test]
+    public void EvaluateAndPredictNameAMissingModelFile()
+    {
+        string signs = _temp.File("signs");
+        Directory.CreateDirectory(signs);
+        File.WriteAllBytes(Path.Combine(signs, "test_signs.h5"), []);
+        var evaluate = Resnet(_temp.Path, "evaluate", "--data", signs, "-f", "absent.h5");
+        AssertOneErrorLine(evaluate, "test_signs.h5");
+        var predict = Resnet(_temp.Path, "predict", "photo.png", "-f", "absent.h5");
+        AssertOneErrorLine(predict, "absent.h5", "resnet train", "--model-file");
+    }
+
+    /// <summary>A 6-class model on 64x64x3 small enough to save in a moment.</summary>
+    string SaveTinyModel()
+    {
+        var input = Functional.Input<float>(new Shape(64, 64, 3));
+        var x = new Conv2D<float>(4, 3, strides: 4, seed: 1, name: "conv1").Call(input);
+        x = new MaxPooling2D<float>(4).Call(x);
+        x = new Flatten<float>().Call(x);
+        x = new Dense<float>(6, "softmax", seed: 2, name: "fc6").Call(x);
+        string path = _temp.File("tiny.h5");
+        KerasModelFile.Save(new Model<float>(input, x, "tiny"), path);
+        return path;
+    }
+
+    [Test]
+    public void PredictNamesAPhotoThatIsNotAnImage()
+    {
+        string model = SaveTinyModel();
+        string notImage = _temp.File("notes.jpg");
+        File.WriteAllText(notImage, "these are notes, not a photo");
+        AssertOneErrorLine(Resnet(_temp.Path, "predict", notImage, "-f", model), notImage, "not a JPEG or PNG");
+        AssertOneErrorLine(Resnet(_temp.Path, "predict", _temp.File("gone.jpg"), "-f", model), "gone.jpg", "does not exist");
+    }
+
+    [Test]
+    public void PredictPrintsSixProbabilitiesThatSumToOneAndTheSameEachTime()
+    {
+        string model = SaveTinyModel();
+        var rgb = new byte[20 * 30 * 3];
+        for (int i = 0; i < rgb.Length; i++) rgb[i] = (byte)(i * 37 % 251);
+        string photo = _temp.File("hand.png");
+        File.WriteAllBytes(photo, PngWriter.Encode(30, 20, colourType: 2, bitDepth: 8, rgb, filters: [0]));
+
+        var first = Resnet(_temp.Path, "predict", photo, "-f", model);
+        Assert.That(first.ExitCode, Is.EqualTo(0), first.Error);
+        Assert.That(first.Error, Is.Empty);
+        var lines = first.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines[0], Is.EqualTo("Input image shape: (1, 64, 64, 3)"));
+        var vector = lines[2].Trim('[', ']', '\r').Split(' ').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.That(vector, Has.Length.EqualTo(6));
+        Assert.That(vector.Sum(), Is.EqualTo(1).Within(6e-4), "printed to 4 places, the six still sum to one");
+        int best = Array.IndexOf(vector, vector.Max());
+        Assert.That(lines[3], Does.StartWith($"predicted sign: {best} "));
+
+        var second = Resnet(_temp.Path, "predict", photo, "-f", model);
+        Assert.That(second.Out, Is.EqualTo(first.Out), "the reloaded model predicts the same");
+    }
+
+    [Test]
+    public void SummaryPrintsKerasTotalsForResNet50()
+    {
+        var outcome = Resnet(_temp.Path, "summary");
+        Assert.That(outcome.ExitCode, Is.EqualTo(0), outcome.Error);
+        Assert.That(outcome.Out, Does.Contain("Total params: 23,600,006"));
+        Assert.That(outcome.Out, Does.Contain("Trainable params: 23,546,886"));
+        Assert.That(outcome.Out, Does.Contain("Non-trainable params: 53,120"));
+        Assert.That(outcome.Out, Does.Contain("res2a_branch2a (Conv2D)"));
+    }
+}
