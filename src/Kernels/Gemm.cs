@@ -105,7 +105,7 @@ public static unsafe class Gemm
         return packed;
     }
 
-    /// <summary>C = alpha * op(A) * B + beta * C with B packed by <see cref="PackB{T}"/>; on the calling thread.</summary>
+    /// <summary>C = alpha * op(A) * B + beta * C with B packed by <see cref="PackB{T}(bool, int, int, ReadOnlySpan{T}, int, PackedMatrix{T})"/>; on the calling thread.</summary>
     public static void Multiply<T>(bool transA, int m, T alpha, ReadOnlySpan<T> a, int lda, PackedMatrix<T> b, T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -463,10 +463,16 @@ public static unsafe class Gemm
     }
 
     /// <summary>How the micro-kernel reads the MR values of A for one k.</summary>
+    /// <remarks>
+    /// Rows hand out an address, not a value: the micro-kernel dereferences it inside the
+    /// broadcast, so the JIT folds the load into one broadcast-from-memory instruction. A value
+    /// returned through a switch reaches the broadcast as a temporary instead, and costs a
+    /// scalar load plus a register shuffle that competes with the FMAs for their ports.
+    /// </remarks>
     internal interface IARows<T> where T : unmanaged
     {
-        /// <summary>op(A)[row, current k]; row is a constant after inlining.</summary>
-        T Get(int row);
+        /// <summary>Where op(A)[row, current k] is; row is a constant after inlining.</summary>
+        T* At(int row);
         /// <summary>Moves to the next k.</summary>
         void Next();
     }
@@ -476,7 +482,7 @@ public static unsafe class Gemm
     {
         T* _p;
         public PackedRows(T* p) => _p = p;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public readonly T Get(int row) => _p[row];
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public readonly T* At(int row) => _p + row;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public void Next() => _p += MR;
     }
 
@@ -494,10 +500,10 @@ public static unsafe class Gemm
             _s1 = lda; _s2 = 2 * lda;
         }
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly T Get(int row)
+        public readonly T* At(int row)
         {
             T* b = (row / 3) switch { 0 => _p0, 1 => _p3, 2 => _p6, _ => _p9 };
-            return (row % 3) switch { 0 => b[0], 1 => b[_s1], _ => b[_s2] };
+            return b + (row % 3) switch { 0 => 0, 1 => _s1, _ => _s2 };
         }
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Next() { _p0++; _p3++; _p6++; _p9++; }
@@ -520,18 +526,18 @@ public static unsafe class Gemm
         {
             W b0 = W.Load(ref *b), b1 = W.Load(ref b[vw]);
             W x;
-            x = W.Broadcast(a.Get(0)); c00 = W.MultiplyAdd(x, b0, c00); c01 = W.MultiplyAdd(x, b1, c01);
-            x = W.Broadcast(a.Get(1)); c10 = W.MultiplyAdd(x, b0, c10); c11 = W.MultiplyAdd(x, b1, c11);
-            x = W.Broadcast(a.Get(2)); c20 = W.MultiplyAdd(x, b0, c20); c21 = W.MultiplyAdd(x, b1, c21);
-            x = W.Broadcast(a.Get(3)); c30 = W.MultiplyAdd(x, b0, c30); c31 = W.MultiplyAdd(x, b1, c31);
-            x = W.Broadcast(a.Get(4)); c40 = W.MultiplyAdd(x, b0, c40); c41 = W.MultiplyAdd(x, b1, c41);
-            x = W.Broadcast(a.Get(5)); c50 = W.MultiplyAdd(x, b0, c50); c51 = W.MultiplyAdd(x, b1, c51);
-            x = W.Broadcast(a.Get(6)); c60 = W.MultiplyAdd(x, b0, c60); c61 = W.MultiplyAdd(x, b1, c61);
-            x = W.Broadcast(a.Get(7)); c70 = W.MultiplyAdd(x, b0, c70); c71 = W.MultiplyAdd(x, b1, c71);
-            x = W.Broadcast(a.Get(8)); c80 = W.MultiplyAdd(x, b0, c80); c81 = W.MultiplyAdd(x, b1, c81);
-            x = W.Broadcast(a.Get(9)); c90 = W.MultiplyAdd(x, b0, c90); c91 = W.MultiplyAdd(x, b1, c91);
-            x = W.Broadcast(a.Get(10)); cA0 = W.MultiplyAdd(x, b0, cA0); cA1 = W.MultiplyAdd(x, b1, cA1);
-            x = W.Broadcast(a.Get(11)); cB0 = W.MultiplyAdd(x, b0, cB0); cB1 = W.MultiplyAdd(x, b1, cB1);
+            x = W.Broadcast(*a.At(0)); c00 = W.MultiplyAdd(x, b0, c00); c01 = W.MultiplyAdd(x, b1, c01);
+            x = W.Broadcast(*a.At(1)); c10 = W.MultiplyAdd(x, b0, c10); c11 = W.MultiplyAdd(x, b1, c11);
+            x = W.Broadcast(*a.At(2)); c20 = W.MultiplyAdd(x, b0, c20); c21 = W.MultiplyAdd(x, b1, c21);
+            x = W.Broadcast(*a.At(3)); c30 = W.MultiplyAdd(x, b0, c30); c31 = W.MultiplyAdd(x, b1, c31);
+            x = W.Broadcast(*a.At(4)); c40 = W.MultiplyAdd(x, b0, c40); c41 = W.MultiplyAdd(x, b1, c41);
+            x = W.Broadcast(*a.At(5)); c50 = W.MultiplyAdd(x, b0, c50); c51 = W.MultiplyAdd(x, b1, c51);
+            x = W.Broadcast(*a.At(6)); c60 = W.MultiplyAdd(x, b0, c60); c61 = W.MultiplyAdd(x, b1, c61);
+            x = W.Broadcast(*a.At(7)); c70 = W.MultiplyAdd(x, b0, c70); c71 = W.MultiplyAdd(x, b1, c71);
+            x = W.Broadcast(*a.At(8)); c80 = W.MultiplyAdd(x, b0, c80); c81 = W.MultiplyAdd(x, b1, c81);
+            x = W.Broadcast(*a.At(9)); c90 = W.MultiplyAdd(x, b0, c90); c91 = W.MultiplyAdd(x, b1, c91);
+            x = W.Broadcast(*a.At(10)); cA0 = W.MultiplyAdd(x, b0, cA0); cA1 = W.MultiplyAdd(x, b1, cA1);
+            x = W.Broadcast(*a.At(11)); cB0 = W.MultiplyAdd(x, b0, cB0); cB1 = W.MultiplyAdd(x, b1, cB1);
             a.Next();
             b += 2 * vw;
         }
@@ -572,7 +578,7 @@ public static unsafe class Gemm
     }
 }
 
-/// <summary>op(B) packed into GEMM panels by <see cref="Gemm.PackB{T}"/>, reusable across calls.</summary>
+/// <summary>op(B) packed into GEMM panels by <see cref="Gemm.PackB{T}(bool, int, int, ReadOnlySpan{T}, int, PackedMatrix{T})"/>, reusable across calls.</summary>
 public sealed unsafe class PackedMatrix<T> where T : unmanaged
 {
     readonly T[] _data;

@@ -208,9 +208,11 @@ public static unsafe class ImplicitConvolution
                 (int n0, int n1) = Gemm.Share(_g.Batch, thread, threads);
                 PadImages(n0, n1);
             }
-            team.Barrier();
+            bool splitRows = rowPanels >= 4 * threads;
+            // Split by column panels, a member computes with only the panels it packed itself.
+            if (splitRows || _pad) team.Barrier();
             // Like the GEMM: split rows when there are enough MR panels, else the column panels.
-            if (rowPanels >= 4 * threads)
+            if (splitRows)
             {
                 (int r0, int r1) = Gemm.Share(rowPanels, thread, threads);
                 Compute(thread, r0 * Gemm.MR, Math.Min(rows, r1 * Gemm.MR), 0, colPanels);
@@ -224,7 +226,7 @@ public static unsafe class ImplicitConvolution
 
         /// <summary>
         /// Packs column panels [p0, p1) of the weights for every k-block, in the layout
-        /// <see cref="Gemm.PackB{T}"/> gives (zero-padded to whole panels). Plain: row k of B is
+        /// <see cref="Gemm.PackB{T}(bool, int, int, ReadOnlySpan{T}, int, PackedMatrix{T})"/> gives (zero-padded to whole panels). Plain: row k of B is
         /// w[k, :]. Rotated: row k = (tap t, channel f) is w[taps-1-t, :, f], a strided gather.
         /// </summary>
         void PackWeights(int p0, int p1)
@@ -248,10 +250,22 @@ public static unsafe class ImplicitConvolution
                             PackRotatedPanel(panel, pc, kc, j0, width, taps, f, n);
                             continue;
                         }
-                        for (int kk = 0; kk < kc; kk++)
+                        T* source = _w + (long)pc * n + j0;
+                        if (width == nr)
+                        {
+                            // Two vectors per row, inline: a copy call per 32 values cost more than the copy.
+                            int vw = W.Count;
+                            for (int kk = 0; kk < kc; kk++, source += n)
+                            {
+                                W.Store(W.Load(ref *source), ref panel[kk * nr]);
+                                W.Store(W.Load(ref source[vw]), ref panel[kk * nr + vw]);
+                            }
+                            continue;
+                        }
+                        for (int kk = 0; kk < kc; kk++, source += n)
                         {
                             T* d = panel + kk * nr;
-                            new ReadOnlySpan<T>(_w + (long)(pc + kk) * n + j0, width).CopyTo(new Span<T>(d, width));
+                            for (int j = 0; j < width; j++) d[j] = source[j];
                             for (int j = width; j < nr; j++) d[j] = T.Zero;
                         }
                     }
@@ -553,6 +567,11 @@ public static unsafe class ImplicitConvolution
         public nint Offset = offset;
         int _left = left;
 
+        /// <summary>Values left in the current run, the run's length, and the jump from a run's end to the next.</summary>
+        public readonly int Left => _left;
+        public readonly int Segment => segment;
+        public readonly nint Skip => skip;
+
         /// <summary>The walk for a k-block starting at k = pc.</summary>
         public static WindowWalk At(int pc, int segment, int pitch) =>
             new((nint)(pc / segment) * pitch + pc % segment, segment - pc % segment, segment, pitch - segment);
@@ -588,29 +607,36 @@ public static unsafe class ImplicitConvolution
     /// </summary>
     struct EvenWindowRows<T> : Gemm.IARows<T> where T : unmanaged
     {
-        readonly T* _p0, _p3, _p6, _p9;
-        readonly nint _s1, _s2;
-        WindowWalk _walk;
+        // Pointers at the current k (advanced by Next), so At is a base plus a constant stride.
+        T* _p0, _p3, _p6, _p9;
+        readonly nint _s1, _s2, _skip;
+        readonly int _segment;
+        int _left;
 
         /// <param name="stepBytes">Distance between consecutive starts, in bytes.</param>
         public EvenWindowRows(T* start, nint stepBytes, WindowWalk walk)
         {
             nint step = stepBytes / sizeof(T);
-            _p0 = start; _p3 = start + 3 * step; _p6 = start + 6 * step; _p9 = start + 9 * step;
+            T* at = start + walk.Offset;
+            _p0 = at; _p3 = at + 3 * step; _p6 = at + 6 * step; _p9 = at + 9 * step;
             _s1 = step; _s2 = 2 * step;
-            _walk = walk;
+            _skip = walk.Skip; _segment = walk.Segment; _left = walk.Left;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly T Get(int row)
+        public readonly T* At(int row)
         {
             T* b = (row / 3) switch { 0 => _p0, 1 => _p3, 2 => _p6, _ => _p9 };
-            nint o = _walk.Offset;
-            return (row % 3) switch { 0 => b[o], 1 => b[o + _s1], _ => b[o + _s2] };
+            return b + (row % 3) switch { 0 => 0, 1 => _s1, _ => _s2 };
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Next() => _walk.Next();
+        public void Next()
+        {
+            nint d = 1;
+            if (--_left == 0) { d += _skip; _left = _segment; }
+            _p0 += d; _p3 += d; _p6 += d; _p9 += d;
+        }
     }
 
     /// <summary>
@@ -635,12 +661,11 @@ public static unsafe class ImplicitConvolution
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly T Get(int row) => row switch
+        public readonly T* At(int row) => row switch
         {
-            0 => _p0[_walk.Offset], 1 => _p1[_walk.Offset], 2 => _p2[_walk.Offset], 3 => _p3[_walk.Offset],
-            4 => _p4[_walk.Offset], 5 => _p5[_walk.Offset], 6 => _p6[_walk.Offset], 7 => _p7[_walk.Offset],
-            8 => _p8[_walk.Offset], 9 => _p9[_walk.Offset], 10 => _p10[_walk.Offset], _ => _p11[_walk.Offset],
-        };
+            0 => _p0, 1 => _p1, 2 => _p2, 3 => _p3, 4 => _p4, 5 => _p5,
+            6 => _p6, 7 => _p7, 8 => _p8, 9 => _p9, 10 => _p10, _ => _p11,
+        } + _walk.Offset;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Next() => _walk.Next();
