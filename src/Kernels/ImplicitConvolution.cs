@@ -132,7 +132,7 @@ public static unsafe class ImplicitConvolution
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
         T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
-        var partials = Job<T, W>.SplitPanels(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
+        var partials = Job<T, W>.SplitOutputs(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
         fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pPad = paddedBuffer) fixed (T* pp = partials)
         {
             job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp);
@@ -158,6 +158,8 @@ public static unsafe class ImplicitConvolution
         public T[]? PackedWeights, Padded, Bias, Partials;
         // Per member: packed panels of dy and of the windows (the weight gradient's B and A).
         T[]?[] _packedDy = new T[1][], _packedWindows = new T[1][];
+        // Per member: a k-block of whole windows, one row each (the weight gradient's A, transposed).
+        T[]?[] _windowMatrix = new T[1][];
         T* _dy, _dW, _partials;
         bool _weightGradient;
         // Per member: the window start of every row of the current row block.
@@ -178,6 +180,7 @@ public static unsafe class ImplicitConvolution
             Array.Resize(ref _rowStarts, members);
             Array.Resize(ref _packedDy, members);
             Array.Resize(ref _packedWindows, members);
+            Array.Resize(ref _windowMatrix, members);
         }
 
         public void Set(in ConvGeometry g, int filters, T* image, Source source, T* x, T* w, bool rotated, T* packed, T* y, T* bias, bool relu, bool accumulate)
@@ -308,18 +311,27 @@ public static unsafe class ImplicitConvolution
             }
             long length = (long)_g.Patch * _filters;
             int nr = 2 * W.Count, panels = (_filters + nr - 1) / nr;
-            if (SplitPanels(_g, _filters, threads))
+            if (SplitOutputs(_g, _filters, threads))
             {
-                // Few rows, many outputs: each member owns whole column panels of dW and adds
-                // into it directly (partials would cost more traffic than the product itself).
+                // Few rows, many outputs: each member owns a block of dW and adds into it directly
+                // (partials would cost more traffic than the product itself). Split along the
+                // larger operand, so each member packs only its share of it: MR-high row panels
+                // of the patch when the windows outweigh dy (Patch > F), else column panels.
+                int patchPanels = (_g.Patch + Gemm.MR - 1) / Gemm.MR;
+                if (patchPanels >= 4 * threads && _g.Patch > _filters)
+                {
+                    (int a0, int a1) = Gemm.Share(patchPanels, thread, threads);
+                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0 * Gemm.MR, Math.Min(_g.Patch, a1 * Gemm.MR));
+                    return;
+                }
                 (int q0, int q1) = Gemm.Share(panels, thread, threads);
-                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1);
+                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1, 0, _g.Patch);
                 return;
             }
             T* partial = _partials + thread * length;
             new Span<T>(partial, (int)length).Clear();
             (int r0, int r1) = Gemm.Share(_g.Rows, thread, threads);
-            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels);
+            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels, 0, _g.Patch);
             team.Barrier();
             // Every member adds its slice of all the partials into dW.
             (int e0, int e1) = Gemm.Share((int)length, thread, threads);
@@ -329,47 +341,83 @@ public static unsafe class ImplicitConvolution
         }
 
         /// <summary>
-        /// partial[Patch, F] += windows(rows r0..r1)^T * dy(rows r0..r1), GEMM loop order
-        /// (k-block of rows, row block of the patch, panel, tile) with both operands packed.
-        /// </summary>
-        /// <summary>
         /// Rows go to members (with partials) when each member's share of rows outweighs the
-        /// dW block it would have to clear, fill and add up; otherwise column panels do.
+        /// dW block it would have to clear, fill and add up; otherwise blocks of dW do.
         /// </summary>
-        public static bool SplitPanels(in ConvGeometry g, int filters, int threads)
+        public static bool SplitOutputs(in ConvGeometry g, int filters, int threads)
         {
             int nr = 2 * W.Count, panels = (filters + nr - 1) / nr;
             return threads > 1 && panels >= 2 * threads && (long)g.Rows < 2L * threads * g.Patch;
         }
 
-        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1)
+        /// <summary>
+        /// partial[i0..i1, column panels p0..p1] += windows(rows r0..r1)^T * dy(rows r0..r1), GEMM
+        /// loop order (k-block of rows, row block of the patch, panel, tile), dy packed. The
+        /// windows are packed MR patch positions at a time where a window's runs (KW*C values)
+        /// split into whole MR-wide pieces; otherwise (the 7x7 stem's runs are 21 values) each
+        /// k-block's windows are first laid out whole, one row per output position, and the
+        /// micro-kernel reads its MR values per k from there, as no MR-wide copy fits the runs.
+        /// </summary>
+        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1)
         {
             int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
             int panels = (f + nr - 1) / nr;
+            int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
+            bool wholeWindows = segment % Gemm.MR != 0 && segment >= W.Count;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock);
             fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
-            fixed (T* packedWindows = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
+            fixed (T* packedWindows = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
+            // MR values of slack: a partial last panel reads (and discards) past the last row.
+            fixed (T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], kBlock * patch + Gemm.MR) : null)
             {
                 T* bPacked = Gemm.AlignToCacheLine(packedDy), aPacked = Gemm.AlignToCacheLine(packedWindows);
-                int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
                 for (int pc = r0; pc < r1; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, r1 - pc);
                     WindowStarts(pc, kc, starts);
                     PackDyRows(pc, kc, bPacked, p0, p1);
-                    for (int ic = 0; ic < patch; ic += RowBlock)
+                    if (wholeWindows) CopyWindows(starts, kc, segment, pitch, windowMatrix);
+                    for (int ic = i0; ic < i1; ic += RowBlock)
                     {
-                        int mc = Math.Min(RowBlock, patch - ic);
-                        PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
+                        int mc = Math.Min(RowBlock, i1 - ic);
+                        if (!wholeWindows) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
                         for (int jp = p0; jp < p1; jp++)
                         {
                             int nrEff = Math.Min(nr, f - jp * nr);
                             T* bPanel = bPacked + (long)jp * nr * kc;
                             for (int ir = 0; ir < mc; ir += Gemm.MR)
-                                Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (long)ir * kc), kc, bPanel,
-                                    partial + (long)(ic + ir) * f + jp * nr, f, Math.Min(Gemm.MR, mc - ir), nrEff, accumulate: true);
+                            {
+                                T* cTile = partial + (long)(ic + ir) * f + jp * nr;
+                                int mrEff = Math.Min(Gemm.MR, mc - ir);
+                                if (wholeWindows)
+                                    Gemm.Tile<T, W, MatrixColumns<T>>(new MatrixColumns<T>(windowMatrix + ic + ir, patch), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                else
+                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (long)ir * kc), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                            }
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Row kk of <paramref name="matrix"/> (Patch values) = the window starting at
+        /// starts[kk]: KH runs of segment values, one image row apart. Each run is copied as
+        /// whole vectors, the last one overlapping the one before (segment is at least a vector).
+        /// </summary>
+        void CopyWindows(nint[] starts, int kc, int segment, int pitch, T* matrix)
+        {
+            int vw = W.Count, kh = _g.KernelH, patch = _g.Patch;
+            for (int kk = 0; kk < kc; kk++)
+            {
+                T* window = (T*)starts[kk];
+                T* row = matrix + (long)kk * patch;
+                for (int r = 0; r < kh; r++)
+                {
+                    T* from = window + (long)r * pitch, to = row + r * segment;
+                    int i = 0;
+                    for (; i + vw <= segment; i += vw) W.Store(W.Load(ref from[i]), ref to[i]);
+                    if (i < segment) W.Store(W.Load(ref from[segment - vw]), ref to[segment - vw]);
                 }
             }
         }
@@ -399,12 +447,22 @@ public static unsafe class ImplicitConvolution
             int nr = 2 * W.Count, f = _filters;
             for (int jp = p0; jp < p1; jp++)
             {
-                int width = Math.Min(nr, f - jp * nr);
+                int width = Math.Min(nr, f - jp * nr), vw = W.Count;
                 T* panel = packed + (long)jp * nr * kc;
-                for (int kk = 0; kk < kc; kk++)
+                T* source = _dy + (long)pc * f + jp * nr;
+                if (width == nr)
+                {
+                    for (int kk = 0; kk < kc; kk++, source += f)
+                    {
+                        W.Store(W.Load(ref *source), ref panel[kk * nr]);
+                        W.Store(W.Load(ref source[vw]), ref panel[kk * nr + vw]);
+                    }
+                    continue;
+                }
+                for (int kk = 0; kk < kc; kk++, source += f)
                 {
                     T* d = panel + kk * nr;
-                    new ReadOnlySpan<T>(_dy + (long)(pc + kk) * f + jp * nr, width).CopyTo(new Span<T>(d, width));
+                    for (int j = 0; j < width; j++) d[j] = source[j];
                     for (int j = width; j < nr; j++) d[j] = T.Zero;
                 }
             }
@@ -637,6 +695,21 @@ public static unsafe class ImplicitConvolution
             if (--_left == 0) { d += _skip; _left = _segment; }
             _p0 += d; _p3 += d; _p6 += d; _p9 += d;
         }
+    }
+
+    /// <summary>
+    /// The transpose of a row-major matrix as the micro-kernel's A: row r at the current k is
+    /// matrix[k, first + r], so the MR values of one k are adjacent and k steps by the row length.
+    /// </summary>
+    struct MatrixColumns<T>(T* first, nint rowLength) : Gemm.IARows<T> where T : unmanaged
+    {
+        T* _p = first;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T* At(int row) => _p + row;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Next() => _p += rowLength;
     }
 
     /// <summary>
