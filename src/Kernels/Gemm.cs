@@ -390,20 +390,7 @@ public static unsafe class Gemm
             int j0 = jc + p * nr;
             int width = Math.Min(nr, nc - p * nr);
             T* dst = packed + (long)p * nr * kc;
-            if (!transB)
-            {
-                for (int kk = 0; kk < kc; kk++)
-                {
-                    T* src = b + (long)(pc + kk) * ldb + j0;
-                    T* d = dst + kk * nr;
-                    if (width == nr) new ReadOnlySpan<T>(src, nr).CopyTo(new Span<T>(d, nr));
-                    else
-                    {
-                        for (int j = 0; j < width; j++) d[j] = src[j];
-                        for (int j = width; j < nr; j++) d[j] = T.Zero;
-                    }
-                }
-            }
+            if (!transB) PackPanelRows(b + (long)pc * ldb + j0, ldb, kc, width, nr, dst);
             else
             {
                 // op(B)[k, j] = B[j, k]: walk each stored row once, scatter by stride nr.
@@ -415,6 +402,34 @@ public static unsafe class Gemm
                 for (int j = width; j < nr; j++)
                     for (int kk = 0; kk < kc; kk++) dst[kk * nr + j] = T.Zero;
             }
+        }
+    }
+
+    /// <summary>
+    /// One panel [k][nr] from kc rows of a row-major source (row stride <paramref name="ld"/>),
+    /// of which <paramref name="width"/> columns are real and the rest zero. A full panel row is
+    /// one fixed-size copy (two vectors), which the JIT unrolls: a copy call per row cost more
+    /// than the copy.
+    /// </summary>
+    internal static void PackPanelRows<T>(T* source, long ld, int kc, int width, int nr, T* panel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rowBytes = nr * sizeof(T);
+        if (width == nr && rowBytes == 128)
+        {
+            for (int kk = 0; kk < kc; kk++, source += ld) Unsafe.CopyBlockUnaligned(panel + kk * nr, source, 128);
+            return;
+        }
+        if (width == nr && rowBytes == 64)
+        {
+            for (int kk = 0; kk < kc; kk++, source += ld) Unsafe.CopyBlockUnaligned(panel + kk * nr, source, 64);
+            return;
+        }
+        for (int kk = 0; kk < kc; kk++, source += ld)
+        {
+            T* d = panel + kk * nr;
+            for (int j = 0; j < width; j++) d[j] = source[j];
+            for (int j = width; j < nr; j++) d[j] = T.Zero;
         }
     }
 

@@ -253,24 +253,7 @@ public static unsafe class ImplicitConvolution
                             PackRotatedPanel(panel, pc, kc, j0, width, taps, f, n);
                             continue;
                         }
-                        T* source = _w + (long)pc * n + j0;
-                        if (width == nr)
-                        {
-                            // Two vectors per row, inline: a copy call per 32 values cost more than the copy.
-                            int vw = W.Count;
-                            for (int kk = 0; kk < kc; kk++, source += n)
-                            {
-                                W.Store(W.Load(ref *source), ref panel[kk * nr]);
-                                W.Store(W.Load(ref source[vw]), ref panel[kk * nr + vw]);
-                            }
-                            continue;
-                        }
-                        for (int kk = 0; kk < kc; kk++, source += n)
-                        {
-                            T* d = panel + kk * nr;
-                            for (int j = 0; j < width; j++) d[j] = source[j];
-                            for (int j = width; j < nr; j++) d[j] = T.Zero;
-                        }
+                        Gemm.PackPanelRows(_w + (long)pc * n + j0, n, kc, width, nr, panel);
                     }
                 }
             }
@@ -447,24 +430,7 @@ public static unsafe class ImplicitConvolution
             int nr = 2 * W.Count, f = _filters;
             for (int jp = p0; jp < p1; jp++)
             {
-                int width = Math.Min(nr, f - jp * nr), vw = W.Count;
-                T* panel = packed + (long)jp * nr * kc;
-                T* source = _dy + (long)pc * f + jp * nr;
-                if (width == nr)
-                {
-                    for (int kk = 0; kk < kc; kk++, source += f)
-                    {
-                        W.Store(W.Load(ref *source), ref panel[kk * nr]);
-                        W.Store(W.Load(ref source[vw]), ref panel[kk * nr + vw]);
-                    }
-                    continue;
-                }
-                for (int kk = 0; kk < kc; kk++, source += f)
-                {
-                    T* d = panel + kk * nr;
-                    for (int j = 0; j < width; j++) d[j] = source[j];
-                    for (int j = width; j < nr; j++) d[j] = T.Zero;
-                }
+                Gemm.PackPanelRows(_dy + (long)pc * f + jp * nr, f, kc, Math.Min(nr, f - jp * nr), nr, packed + (long)jp * nr * kc);
             }
         }
 
