@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Numerics;
 using Engine.Layers;
 using Engine.ResNet.Models;
 
@@ -33,34 +34,31 @@ static class Program
     }
 
     /// <summary>A whole-number option that rejects text and values below <paramref name="minimum"/> while parsing.</summary>
-    internal static Option<int> WholeNumberOption(string name, string description, int defaultValue, int minimum) => new(name)
-    {
-        Description = description,
-        DefaultValueFactory = _ => defaultValue,
-        CustomParser = result =>
-        {
-            string token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-            if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-                result.AddError($"{name} takes a whole number, not '{token}'");
-            else if (value < minimum)
-                result.AddError($"{name} must be at least {minimum}, not {value}");
-            return value;
-        },
-    };
+    internal static Option<int> WholeNumberOption(string name, string description, int defaultValue, int minimum) =>
+        NumberOption(name, description, defaultValue, "a whole number", v => v >= minimum, $"must be at least {minimum}");
 
     /// <summary>A number option that must be positive and finite (a learning rate).</summary>
-    internal static Option<double> PositiveNumberOption(string name, string description, double defaultValue) => new(name)
+    internal static Option<double> PositiveNumberOption(string name, string description, double defaultValue) =>
+        NumberOption(name, description, defaultValue, $"a number such as {defaultValue.ToString(CultureInfo.InvariantCulture)}",
+            v => v > 0 && double.IsFinite(v), "must be a positive number");
+
+    /// <summary>
+    /// An option parsed (invariant culture) and checked while the command line is parsed, so a bad
+    /// value is one error line: "{name} takes {kind}, not 'x'" or "{name} {rule}, not x".
+    /// </summary>
+    static Option<T> NumberOption<T>(string name, string description, T defaultValue, string kind, Func<T, bool> accept, string rule)
+        where T : INumber<T> => new(name)
     {
         Description = description,
         DefaultValueFactory = _ => defaultValue,
         CustomParser = result =>
         {
             string token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-            if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
-                result.AddError($"{name} takes a number such as {defaultValue.ToString(CultureInfo.InvariantCulture)}, not '{token}'");
-            else if (!(value > 0) || double.IsInfinity(value))
-                result.AddError($"{name} must be a positive number, not {token}");
-            return value;
+            if (!T.TryParse(token, CultureInfo.InvariantCulture, out T? value))
+                result.AddError($"{name} takes {kind}, not '{token}'");
+            else if (!accept(value))
+                result.AddError($"{name} {rule}, not {token}");
+            return value ?? defaultValue;
         },
     };
 
