@@ -179,7 +179,7 @@ public static class Pooling
     {
         Check(g, x.Length, y.Length);
         Check(g, dx.Length, dy.Length);
-        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, window = g.KernelH * g.KernelW;
+        int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth, window = g.KernelH * g.KernelW, rowStride = g.Width * c;
         ref T xs = ref MemoryMarshal.GetReference(x);
         ref T ys = ref MemoryMarshal.GetReference(y);
         ref T dys = ref MemoryMarshal.GetReference(dy);
@@ -196,13 +196,17 @@ public static class Pooling
                         W max = W.Load(ref Unsafe.Add(ref ys, outIndex + ch));
                         W grad = W.Load(ref Unsafe.Add(ref dys, outIndex + ch));
                         W found = W.Zero;
-                        for (int p = 0; p < window; p++)
+                        for (int i = 0; i < g.KernelH; i++)
                         {
-                            int at = first + ((p / g.KernelW) * g.Width + p % g.KernelW) * c + ch;
-                            W hit = W.AndNot(W.EqualMask(W.Load(ref Unsafe.Add(ref xs, at)), max), found);
-                            ref T d = ref Unsafe.Add(ref dxs, at);
-                            W.Store(W.Load(ref d) + W.And(hit, grad), ref d);
-                            found = W.Or(found, hit);
+                            int rowAt = first + i * rowStride + ch;
+                            for (int j = 0; j < g.KernelW; j++)
+                            {
+                                int at = rowAt + j * c;
+                                W hit = W.AndNot(W.EqualMask(W.Load(ref Unsafe.Add(ref xs, at)), max), found);
+                                ref T d = ref Unsafe.Add(ref dxs, at);
+                                W.Store(W.Load(ref d) + W.And(hit, grad), ref d);
+                                found = W.Or(found, hit);
+                            }
                         }
                     }
                     for (; ch < c; ch++)
