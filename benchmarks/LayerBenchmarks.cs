@@ -106,11 +106,14 @@ public class LayerBenchmarks
         _setup.Forward();
     }
 
-    /// <summary>Forward on a recording tape, then backward from a fixed upstream gradient into zeroed gradients.</summary>
+    /// <summary>
+    /// Forward on a recording tape, then backward from a fixed upstream gradient into fresh
+    /// gradients, as PyTorch's torch.autograd.grad returns them (nothing zeroed, nothing added to).
+    /// </summary>
     [Benchmark]
     public void ForwardBackward()
     {
-        foreach (var p in _setup.Parameters) p.ZeroGrad();
+        foreach (var p in _setup.Parameters) p.ReleaseGrad();
         using var tape = new Tape();
         var y = _setup.Forward();
         tape.Backward(y, _setup.Upstream);

@@ -55,6 +55,51 @@ public class TapeTests
     }
 
     [Test]
+    public void ASeedIsReadInPlaceAndStaysTheCallers()
+    {
+        var pool = TensorPool<float>.Shared;
+        var x = new Variable<float>(Tensor<float>.FromArray([1f, -2f, 3f], new Shape(3)), requiresGrad: true);
+        using var seed = Tensor<float>.FromArray([0.5f, 4f, -1f], new Shape(3));
+        void Step()
+        {
+            x.ReleaseGrad();
+            using var tape = new Tape();
+            tape.Backward(Ops.Multiply(x, x), seed);
+        }
+
+        Step();
+        long outstanding = pool.Outstanding;
+        for (int i = 0; i < 3; i++) Step();
+        // Had the tape returned the seed to the pool, the next step's buffers would reuse and overwrite it.
+        Assert.That(seed.ToArray(), Is.EqualTo(new[] { 0.5f, 4f, -1f }));
+        Assert.That(pool.Outstanding, Is.EqualTo(outstanding), "the seed went back to the pool or a buffer leaked");
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 1f, -16f, -6f }), "d(x*x)/dx = 2x * seed");
+    }
+
+    [Test]
+    public void AnOutputThatKeepsItsGradientGetsACopyOfTheSeed()
+    {
+        var x = new Variable<float>(Tensor<float>.FromArray([1f, 2f], new Shape(2)), requiresGrad: true);
+        using var seed = Tensor<float>.FromArray([3f, 5f], new Shape(2));
+        using var tape = new Tape();
+        var y = Ops.Relu(x);
+        y.RetainsGrad = true;
+        tape.Backward(y, seed);
+        Assert.That(y.Grad, Is.Not.SameAs(seed));
+        Assert.That(y.Grad!.ToArray(), Is.EqualTo(new[] { 3f, 5f }));
+        // Made on another tape, so nothing here releases its gradient: it must own a copy too.
+        Variable<float> z;
+        using (var first = new Tape())
+        {
+            z = Ops.Relu(x);
+            first.Keep(z);
+        }
+        using (var second = new Tape()) second.Backward(z, seed);
+        Assert.That(z.Grad, Is.Not.SameAs(seed));
+        Assert.That(z.Grad!.ToArray(), Is.EqualTo(new[] { 3f, 5f }));
+    }
+
+    [Test]
     public void ATrainingStepReusesItsBuffersOnceWarm()
     {
         var pool = TensorPool<float>.Shared;

@@ -117,9 +117,15 @@ public sealed class Tape : IDisposable
         if (seed.Shape != output.Shape) throw new ArgumentException($"seed shape {seed.Shape} differs from output shape {output.Shape}");
         if (!output.RequiresGrad) throw new InvalidOperationException("the output does not depend on anything that requires a gradient");
         _backwardDone = true;
-        var grad = output.GradForWrite(out bool accumulate);
-        if (accumulate) grad.Backend.Axpy(T.One, seed, grad);
-        else grad.Backend.Copy(seed, grad);
+        // An intermediate whose gradient is released after its node's backward can read the
+        // seed in place; anything else keeps a gradient of its own, so it gets a copy.
+        if (output.Grad == null && output.IsIntermediate && !output.RetainsGrad && seed.Device == output.Value.Device) output.BorrowGrad(seed);
+        else
+        {
+            var grad = output.GradForWrite(out bool accumulate);
+            if (accumulate) grad.Backend.Axpy(T.One, seed, grad);
+            else grad.Backend.Copy(seed, grad);
+        }
         for (int i = _nodes.Count - 1; i >= 0; i--)
         {
             var node = _nodes[i];
@@ -127,6 +133,8 @@ public sealed class Tape : IDisposable
             node.Backward();
             node.ReleaseOutputGrad();
         }
+        // Not made on this tape, so no node here released it: the variable keeps a copy.
+        if (output.GradIsBorrowed) output.OwnGrad();
     }
 
     /// <summary>Returns the buffers of every output made under this tape (except kept ones) to the pool.</summary>

@@ -45,6 +45,31 @@ public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPoin
         return Grad ??= Tensor<T>.Empty(Value.Shape, Value.Device);
     }
 
+    /// <summary>
+    /// Uses the caller's tensor as this intermediate's gradient without copying it (a backward
+    /// pass seeded from a large output reads the seed and never writes it). Released by
+    /// forgetting it, not by returning it to the pool: it stays the caller's.
+    /// </summary>
+    internal void BorrowGrad(Tensor<T> seed)
+    {
+        if (Grad != null) throw new InvalidOperationException("this variable already has a gradient");
+        Grad = seed;
+        _gradBorrowed = true;
+    }
+
+    bool _gradBorrowed;
+
+    internal bool GradIsBorrowed => _gradBorrowed;
+
+    /// <summary>Replaces a borrowed gradient by a copy in a buffer of this variable's own.</summary>
+    internal void OwnGrad()
+    {
+        var borrowed = Grad!;
+        Grad = Tensor<T>.Empty(Value.Shape, Value.Device);
+        Grad.Backend.Copy(borrowed, Grad);
+        _gradBorrowed = false;
+    }
+
     /// <summary>Sets the gradient to zero, keeping its buffer.</summary>
     public void ZeroGrad()
     {
@@ -54,8 +79,9 @@ public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPoin
     /// <summary>Returns the gradient's buffer to the pool.</summary>
     public void ReleaseGrad()
     {
-        Grad?.Dispose();
+        if (!_gradBorrowed) Grad?.Dispose();
         Grad = null;
+        _gradBorrowed = false;
     }
 
     public void Dispose()
