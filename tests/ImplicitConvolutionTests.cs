@@ -76,6 +76,29 @@ public class ImplicitConvolutionTests
         TestData.AssertClose<double>(dx, expected, 1e-12, "dx");
     }
 
+    /// <summary>
+    /// Float runs the packer's 16 x 16 register transposes of the rotated weights (full 32-wide
+    /// panels, 16-row steps) and its element-by-element tails (35 = 2 * 16 + 3 rows per tap, 40
+    /// = 32 + 8 columns); the same product in float64 is the reference.
+    /// </summary>
+    [TestCase(2, 4, 4, 40, 3, "same", 35)]
+    [TestCase(3, 5, 6, 64, 3, "same", 48)]
+    [TestCase(2, 6, 6, 33, 1, "valid", 70)]
+    public void FloatInputGradientMatchesFloat64(int batch, int h, int w, int c, int k, string padding, int filters)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, 1, 1, padding);
+        var kernel = TestData.Random<float>(g.Patch * filters, 2);
+        var dy = TestData.Random<float>(g.Rows * filters, 4);
+        var expected = new double[g.InputLength];
+        ImplicitConvolution.BackwardInput<double>(g, Array.ConvertAll(dy, v => (double)v), Array.ConvertAll(kernel, v => (double)v), filters, expected, accumulate: false);
+        var dx = new float[g.InputLength];
+        ImplicitConvolution.BackwardInput<float>(g, dy, kernel, filters, dx, accumulate: false);
+        // A float sum of k*k*filters products in [-1, 1]: good to about 1e-6 per term, absolute.
+        AssertWithin(dx, expected, 1e-6 * k * k * filters, "dx");
+        // A misplaced weight moves a value by about one product, far beyond that bound.
+        Assert.That(expected.Max(Math.Abs), Is.GreaterThan(100 * 1e-6 * k * k * filters));
+    }
+
     [TestCaseSource(nameof(Cases))]
     public void WeightGradientMatchesTheWindowMatrixProduct(int batch, int h, int w, int c, int k, int s, string padding, int filters)
     {

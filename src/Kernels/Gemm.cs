@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels;
 
@@ -391,17 +393,77 @@ public static unsafe class Gemm
             int width = Math.Min(nr, nc - p * nr);
             T* dst = packed + (long)p * nr * kc;
             if (!transB) PackPanelRows(b + (long)pc * ldb + j0, ldb, kc, width, nr, dst);
-            else
+            else PackPanelColumns(b + (long)j0 * ldb + pc, ldb, kc, width, nr, dst); // op(B)[k, j] = B[j, k]
+        }
+    }
+
+    /// <summary>
+    /// One panel [k][nr] from the transpose of a row-major source: panel[kk, j] =
+    /// source[j * ld + kk] for the <paramref name="width"/> real columns, zero beyond. Float
+    /// panels of two 16-wide vectors go through 16 x 16 register transposes (16 row loads, 64
+    /// shuffles, 16 row stores); element by element, every store lands on a different cache line.
+    /// </summary>
+    internal static void PackPanelColumns<T>(T* source, long ld, int kc, int width, int nr, T* panel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int kk = 0;
+        if (typeof(T) == typeof(float) && Avx512F.IsSupported && nr == 32 && width == 32)
+            for (; kk + 16 <= kc; kk += 16)
             {
-                // op(B)[k, j] = B[j, k]: walk each stored row once, scatter by stride nr.
-                for (int j = 0; j < width; j++)
-                {
-                    T* src = b + (long)(j0 + j) * ldb + pc;
-                    for (int kk = 0; kk < kc; kk++) dst[kk * nr + j] = src[kk];
-                }
-                for (int j = width; j < nr; j++)
-                    for (int kk = 0; kk < kc; kk++) dst[kk * nr + j] = T.Zero;
+                Transpose16((float*)source + kk, ld, (float*)panel + kk * 32, 32);
+                Transpose16((float*)source + 16 * ld + kk, ld, (float*)panel + kk * 32 + 16, 32);
             }
+        PackPanelColumnsReference(source + kk, ld, kc - kk, width, nr, panel + (long)kk * nr);
+    }
+
+    /// <summary>The transposing panel packer element by element (the reference, and the fast one's tail).</summary>
+    internal static void PackPanelColumnsReference<T>(T* source, long ld, int kc, int width, int nr, T* panel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int kk = 0; kk < kc; kk++)
+        {
+            T* d = panel + (long)kk * nr;
+            for (int j = 0; j < width; j++) d[j] = source[j * ld + kk];
+            for (int j = width; j < nr; j++) d[j] = T.Zero;
+        }
+    }
+
+    /// <summary>
+    /// destination[i * ldd + r] = source[r * lds + i] for a 16 x 16 float block: interleave
+    /// pairs of rows (32-bit), then pairs of pairs (64-bit), leaving each 128-bit lane with a
+    /// 4 x 4 block transposed; two 128-bit lane shuffles then gather each column's four lanes.
+    /// </summary>
+    static void Transpose16(float* source, long lds, float* destination, long ldd)
+    {
+        var r = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i += 2)
+        {
+            var a = Vector512.Load(source + i * lds);
+            var b = Vector512.Load(source + (i + 1) * lds);
+            r[i] = Avx512F.UnpackLow(a, b);
+            r[i + 1] = Avx512F.UnpackHigh(a, b);
+        }
+        // After this, u[4g + m] holds rows 4g..4g+3 of columns 4L + m in its lane L.
+        var u = stackalloc Vector512<float>[16];
+        for (int g = 0; g < 4; g++)
+        {
+            Vector512<double> lo0 = r[4 * g].AsDouble(), hi0 = r[4 * g + 1].AsDouble();
+            Vector512<double> lo1 = r[4 * g + 2].AsDouble(), hi1 = r[4 * g + 3].AsDouble();
+            u[4 * g] = Avx512F.UnpackLow(lo0, lo1).AsSingle();
+            u[4 * g + 1] = Avx512F.UnpackHigh(lo0, lo1).AsSingle();
+            u[4 * g + 2] = Avx512F.UnpackLow(hi0, hi1).AsSingle();
+            u[4 * g + 3] = Avx512F.UnpackHigh(hi0, hi1).AsSingle();
+        }
+        for (int m = 0; m < 4; m++)
+        {
+            var v0 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0x44);
+            var w0 = Avx512F.Shuffle4x128(u[m], u[4 + m], 0xEE);
+            var v1 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0x44);
+            var w1 = Avx512F.Shuffle4x128(u[8 + m], u[12 + m], 0xEE);
+            Avx512F.Shuffle4x128(v0, v1, 0x88).Store(destination + m * ldd);
+            Avx512F.Shuffle4x128(v0, v1, 0xDD).Store(destination + (4 + m) * ldd);
+            Avx512F.Shuffle4x128(w0, w1, 0x88).Store(destination + (8 + m) * ldd);
+            Avx512F.Shuffle4x128(w0, w1, 0xDD).Store(destination + (12 + m) * ldd);
         }
     }
 

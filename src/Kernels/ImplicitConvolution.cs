@@ -57,7 +57,9 @@ public static unsafe class ImplicitConvolution
         var job = Job<T, W>.ForThisThread();
         job.EnsureMembers(team.Size);
         int nr = 2 * W.Count;
-        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, g.Patch * Gemm.RoundUp(filters, nr) + 64 / Unsafe.SizeOf<T>());
+        int packedLength = Gemm.RoundUp(g.Patch * Gemm.RoundUp(filters, nr), 64 / Unsafe.SizeOf<T>());
+        int copies = Job<T, W>.PrivateWeights(g, team.Size) ? team.Size : 1;
+        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, (int)(copies * packedLength) + 64 / Unsafe.SizeOf<T>());
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
         T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
@@ -71,7 +73,7 @@ public static unsafe class ImplicitConvolution
         }
         fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pPad = paddedBuffer) fixed (T* pBias = biasBuffer) fixed (T* pPacked = packedWeights)
         {
-            job.Set(g, filters, padded ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), py, pBias, relu, accumulate);
+            job.Set(g, filters, padded ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), packedLength, py, pBias, relu, accumulate);
             // Below ~1 MFLOP waking the other core costs more than it saves.
             if ((long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
@@ -169,9 +171,13 @@ public static unsafe class ImplicitConvolution
         Source _source;
         int _filters;
         T* _image, _x, _w, _packed, _y, _bias;
+        long _packedLength;
         bool _rotated, _relu, _accumulate, _pad;
 
         const int RowBlock = 144;
+
+        /// <summary>Whether each member packs a private copy of the weights (the team splits output rows).</summary>
+        public static bool PrivateWeights(in ConvGeometry g, int threads) => threads > 1 && (g.Rows + Gemm.MR - 1) / Gemm.MR >= 4 * threads;
 
         /// <summary>One slot per team member in the per-member buffers (sized by the calling thread, before the job runs).</summary>
         public void EnsureMembers(int members)
@@ -183,9 +189,9 @@ public static unsafe class ImplicitConvolution
             Array.Resize(ref _windowMatrix, members);
         }
 
-        public void Set(in ConvGeometry g, int filters, T* image, Source source, T* x, T* w, bool rotated, T* packed, T* y, T* bias, bool relu, bool accumulate)
+        public void Set(in ConvGeometry g, int filters, T* image, Source source, T* x, T* w, bool rotated, T* packed, long packedLength, T* y, T* bias, bool relu, bool accumulate)
         {
-            _g = g; _filters = filters; _image = image; _source = source; _x = x; _w = w; _rotated = rotated; _packed = packed;
+            _g = g; _filters = filters; _image = image; _source = source; _x = x; _w = w; _rotated = rotated; _packed = packed; _packedLength = packedLength;
             _y = y; _bias = bias; _relu = relu; _accumulate = accumulate; _pad = image != x; _weightGradient = false;
         }
 
@@ -204,26 +210,29 @@ public static unsafe class ImplicitConvolution
             }
             int nr = 2 * W.Count, rows = _g.Rows;
             int rowPanels = (rows + Gemm.MR - 1) / Gemm.MR, colPanels = (_filters + nr - 1) / nr;
-            (int c0, int c1) = Gemm.Share(colPanels, thread, threads);
-            PackWeights(c0, c1);
+            // Like the GEMM: split rows when there are enough MR panels, else the column panels.
+            bool splitRows = PrivateWeights(_g, threads);
+            // Split by rows, every member packs all the weights into a copy of its own: reading
+            // panels another core just wrote, after waiting for it, cost more than packing twice.
+            // Split by column panels, a member computes with only the panels it packed itself.
+            T* packed = splitRows && threads > 1 ? _packed + thread * _packedLength : _packed;
+            (int c0, int c1) = splitRows ? (0, colPanels) : Gemm.Share(colPanels, thread, threads);
+            PackWeights(c0, c1, packed);
             if (_pad)
             {
                 (int n0, int n1) = Gemm.Share(_g.Batch, thread, threads);
                 PadImages(n0, n1);
+                team.Barrier();
             }
-            bool splitRows = rowPanels >= 4 * threads;
-            // Split by column panels, a member computes with only the panels it packed itself.
-            if (splitRows || _pad) team.Barrier();
-            // Like the GEMM: split rows when there are enough MR panels, else the column panels.
             if (splitRows)
             {
                 (int r0, int r1) = Gemm.Share(rowPanels, thread, threads);
-                Compute(thread, r0 * Gemm.MR, Math.Min(rows, r1 * Gemm.MR), 0, colPanels);
+                Compute(thread, r0 * Gemm.MR, Math.Min(rows, r1 * Gemm.MR), 0, colPanels, packed);
             }
             else
             {
                 (int p0, int p1) = Gemm.Share(colPanels, thread, threads);
-                if (p0 < p1) Compute(thread, 0, rows, p0, p1);
+                if (p0 < p1) Compute(thread, 0, rows, p0, p1, packed);
             }
         }
 
@@ -232,7 +241,7 @@ public static unsafe class ImplicitConvolution
         /// <see cref="Gemm.PackB{T}(bool, int, int, ReadOnlySpan{T}, int, PackedMatrix{T})"/> gives (zero-padded to whole panels). Plain: row k of B is
         /// w[k, :]. Rotated: row k = (tap t, channel f) is w[taps-1-t, :, f], a strided gather.
         /// </summary>
-        void PackWeights(int p0, int p1)
+        void PackWeights(int p0, int p1, T* packed)
         {
             int nr = 2 * W.Count, k = _g.Patch, kBlock = Gemm.KBlock(k), n = _filters;
             int taps = _g.KernelH * _g.KernelW, f = _g.Channels;
@@ -243,7 +252,7 @@ public static unsafe class ImplicitConvolution
                 for (int pc = 0; pc < k; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, k - pc);
-                    T* block = _packed + Gemm.PackedOffset(k, nr, jc, pc, nc);
+                    T* block = packed + Gemm.PackedOffset(k, nr, jc, pc, nc);
                     for (int jp = q0; jp < q1; jp++)
                     {
                         int j0 = jp * nr, width = Math.Min(nr, n - j0);
@@ -262,8 +271,7 @@ public static unsafe class ImplicitConvolution
         /// <summary>
         /// One panel of the rotated weights: row k = (tap t, channel f) of k-block [pc, pc + kc),
         /// columns j0 .. j0 + width, is w[taps-1-t, j, f]. Within one tap that is a transpose of
-        /// w's [C, F] slice; it is read along F (contiguous) and written down the panel's rows,
-        /// which stay in L1, instead of gathering each row with a stride of F.
+        /// w's [C, F] slice, done in registers 16 x 16 values at a time.
         /// </summary>
         void PackRotatedPanel(T* panel, int pc, int kc, int j0, int width, int taps, int f, int n)
         {
@@ -271,15 +279,7 @@ public static unsafe class ImplicitConvolution
             for (int kk = 0; kk < kc;)
             {
                 int row = pc + kk, tap = row / f, f0 = row % f, length = Math.Min(kc - kk, f - f0);
-                T* d = panel + kk * nr;
-                T* source = _w + ((long)(taps - 1 - tap) * n + j0) * f + f0;
-                for (int j = 0; j < width; j++)
-                {
-                    T* s = source + (long)j * f;
-                    for (int i = 0; i < length; i++) d[i * nr + j] = s[i];
-                }
-                for (int i = 0; i < length; i++)
-                    for (int j = width; j < nr; j++) d[i * nr + j] = T.Zero;
+                Gemm.PackPanelColumns(_w + ((long)(taps - 1 - tap) * n + j0) * f + f0, f, length, width, nr, panel + kk * nr);
                 kk += length;
             }
         }
@@ -507,12 +507,11 @@ public static unsafe class ImplicitConvolution
         }
 
         /// <summary>Output rows [r0, r1), column panels [p0, p1): GEMM loop order (row block, k-block, panel, tile).</summary>
-        void Compute(int thread, int r0, int r1, int p0, int p1)
+        void Compute(int thread, int r0, int r1, int p0, int p1, T* packed)
         {
             int nr = 2 * W.Count, k = _g.Patch, kBlock = Gemm.KBlock(k);
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], RowBlock);
-            T* packed = _packed;
             // With many column panels, packing the windows pays for itself, and it avoids reading
             // twelve rows a power of two apart (a 1x1 stride-2 layer's rows are 2*C values
             // apart), which would all fall into one L1 set.
