@@ -217,9 +217,10 @@ public static unsafe class Gemm
         /// <summary>A B packed ahead by PackB (then no packing and no shared-buffer barriers), or null.</summary>
         public T* Prepacked;
 
-        // Packed B is shared by the team; each member packs its own A block.
+        // Packed B is shared by the team when it splits C's columns; each member packs its own A
+        // block, and its own copy of B when the team splits rows.
         readonly T[] _packedB;
-        T[]?[] _packedA = new T[1][];
+        T[]?[] _packedA = new T[1][], _privateB = new T[1][];
 
         GemmJob()
         {
@@ -231,6 +232,7 @@ public static unsafe class Gemm
         public void EnsureMembers(int members)
         {
             if (_packedA.Length < members) Array.Resize(ref _packedA, members);
+            if (_privateB.Length < members) Array.Resize(ref _privateB, members);
         }
 
         public void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda,
@@ -257,6 +259,13 @@ public static unsafe class Gemm
             // the NR column panels (the small late stages: M = batch*2*2, N up to 2048).
             int rowPanels = (_m + MR - 1) / MR;
             bool splitRows = rowPanels >= 4 * threads;
+            // Split by rows, each member packs all of B's k-block for itself and never waits:
+            // reading panels the other core just wrote, after a barrier, cost more than packing
+            // them twice.
+            bool privateB = Prepacked == null && splitRows && threads > 1;
+            if (privateB)
+                fixed (T* buffer = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr) + CacheLine))
+                    packedB = AlignToCacheLine(buffer); // pinned array
 
             for (int jc = 0; jc < _n; jc += NC)
             {
@@ -268,9 +277,15 @@ public static unsafe class Gemm
                     int kc = Math.Min(kBlock, _k - pc);
                     bool accumulate = pc > 0 || _beta != T.Zero;
                     if (pc == 0 && _beta != T.Zero && _beta != T.One)
-                        ScaleRows(thread, threads, jc, nc);
+                    {
+                        // A member that waits for nobody scales exactly the rows it computes.
+                        (int r0, int r1) = Share(rowPanels, thread, threads);
+                        if (privateB) ScaleRows((r0 * MR, Math.Min(_m, r1 * MR)), jc, nc);
+                        else ScaleRows(Share(_m, thread, threads), jc, nc);
+                    }
 
                     if (Prepacked != null) packedB = Prepacked + PackedOffset(_k, nr, jc, pc, nc);
+                    else if (privateB) PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, 0, colPanels, nr, packedB);
                     else
                     {
                         (int p0, int p1) = Share(colPanels, thread, threads);
@@ -319,15 +334,14 @@ public static unsafe class Gemm
                         }
                     }
                     // Next k-block overwrites packed B: everyone must be done reading it.
-                    if (Prepacked == null) team.Barrier();
+                    if (Prepacked == null && !privateB) team.Barrier();
                 }
             }
         }
 
-        void ScaleRows(int thread, int threads, int jc, int nc)
+        void ScaleRows((int Start, int End) rows, int jc, int nc)
         {
-            (int r0, int r1) = Share(_m, thread, threads);
-            for (int i = r0; i < r1; i++)
+            for (int i = rows.Start; i < rows.End; i++)
             {
                 T* row = _c + (long)i * _ldc + jc;
                 for (int j = 0; j < nc; j++) row[j] *= _beta;
