@@ -46,8 +46,9 @@ public static unsafe class ImplicitConvolution
     /// The convolution with weights taken either as they are ([taps, C, F]) or, for the input
     /// gradient, rotated 180 degrees with in / out channels swapped (read from [taps, F, C] as
     /// stored by the forward layer: then F is <paramref name="g"/>'s channel count and C is
-    /// <paramref name="filters"/>). The team packs the weights into GEMM panels first, each
-    /// member its share of column panels, so the rotation costs no extra pass.
+    /// <paramref name="filters"/>). The weights are packed into GEMM panels first (by each
+    /// member for itself when the team splits rows, else each its share of column panels), so
+    /// the rotation costs no extra pass.
     /// </summary>
     static void Run<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, bool rotated, ReadOnlySpan<T> bias, int filters, Span<T> y,
         bool relu, bool accumulate, ThreadTeam? team)
@@ -59,7 +60,7 @@ public static unsafe class ImplicitConvolution
         int nr = 2 * W.Count;
         int packedLength = Gemm.RoundUp(g.Patch * Gemm.RoundUp(filters, nr), 64 / Unsafe.SizeOf<T>());
         int copies = Job<T, W>.PrivateWeights(g, team.Size) ? team.Size : 1;
-        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, (int)(copies * packedLength) + 64 / Unsafe.SizeOf<T>());
+        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, copies * packedLength + 64 / Unsafe.SizeOf<T>());
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = new Source(g.Batch, g.Height + g.PadTop + g.PadBottom, g.Width + g.PadLeft + g.PadRight, g.Channels);
         T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
@@ -215,7 +216,7 @@ public static unsafe class ImplicitConvolution
             // Split by rows, every member packs all the weights into a copy of its own: reading
             // panels another core just wrote, after waiting for it, cost more than packing twice.
             // Split by column panels, a member computes with only the panels it packed itself.
-            T* packed = splitRows && threads > 1 ? _packed + thread * _packedLength : _packed;
+            T* packed = splitRows ? _packed + thread * _packedLength : _packed;
             (int c0, int c1) = splitRows ? (0, colPanels) : Gemm.Share(colPanels, thread, threads);
             PackWeights(c0, c1, packed);
             if (_pad)
@@ -239,7 +240,7 @@ public static unsafe class ImplicitConvolution
         /// <summary>
         /// Packs column panels [p0, p1) of the weights for every k-block, in the layout
         /// <see cref="Gemm.PackB{T}(bool, int, int, ReadOnlySpan{T}, int, PackedMatrix{T})"/> gives (zero-padded to whole panels). Plain: row k of B is
-        /// w[k, :]. Rotated: row k = (tap t, channel f) is w[taps-1-t, :, f], a strided gather.
+        /// w[k, :]. Rotated: row k = (tap t, channel f) is w[taps-1-t, :, f], a transpose per tap.
         /// </summary>
         void PackWeights(int p0, int p1, T* packed)
         {
