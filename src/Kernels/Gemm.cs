@@ -277,12 +277,8 @@ public static unsafe class Gemm
                     int kc = Math.Min(kBlock, _k - pc);
                     bool accumulate = pc > 0 || _beta != T.Zero;
                     if (pc == 0 && _beta != T.Zero && _beta != T.One)
-                    {
                         // A member that waits for nobody scales exactly the rows it computes.
-                        (int r0, int r1) = Share(rowPanels, thread, threads);
-                        if (privateB) ScaleRows((r0 * MR, Math.Min(_m, r1 * MR)), jc, nc);
-                        else ScaleRows(Share(_m, thread, threads), jc, nc);
-                    }
+                        ScaleRows(privateB ? ShareRowPanels(_m, thread, threads) : Share(_m, thread, threads), jc, nc);
 
                     if (Prepacked != null) packedB = Prepacked + PackedOffset(_k, nr, jc, pc, nc);
                     else if (privateB) PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, 0, colPanels, nr, packedB);
@@ -296,8 +292,7 @@ public static unsafe class Gemm
                     int rowStart, rowEnd, panelStart, panelEnd;
                     if (splitRows)
                     {
-                        (int r0, int r1) = Share(rowPanels, thread, threads);
-                        rowStart = r0 * MR; rowEnd = Math.Min(_m, r1 * MR);
+                        (rowStart, rowEnd) = ShareRowPanels(_m, thread, threads);
                         panelStart = 0; panelEnd = colPanels;
                     }
                     else
@@ -375,6 +370,13 @@ public static unsafe class Gemm
                 if (relu && !(v > T.Zero)) v = T.Zero;
                 c[(long)i * ldc + j] = v;
             }
+    }
+
+    /// <summary>Part <paramref name="index"/> of <paramref name="rows"/> rows cut into whole MR-row panels: its first and end row.</summary>
+    internal static (int Start, int End) ShareRowPanels(int rows, int index, int parts)
+    {
+        (int p0, int p1) = Share((rows + MR - 1) / MR, index, parts);
+        return (p0 * MR, Math.Min(rows, p1 * MR));
     }
 
     internal static (int Start, int End) Share(int count, int index, int parts)

@@ -210,7 +210,7 @@ public static unsafe class ImplicitConvolution
                 return;
             }
             int nr = 2 * W.Count, rows = _g.Rows;
-            int rowPanels = (rows + Gemm.MR - 1) / Gemm.MR, colPanels = (_filters + nr - 1) / nr;
+            int colPanels = (_filters + nr - 1) / nr;
             // Like the GEMM: split rows when there are enough MR panels, else the column panels.
             bool splitRows = PrivateWeights(_g, threads);
             // Split by rows, every member packs all the weights into a copy of its own: reading
@@ -227,8 +227,8 @@ public static unsafe class ImplicitConvolution
             }
             if (splitRows)
             {
-                (int r0, int r1) = Gemm.Share(rowPanels, thread, threads);
-                Compute(thread, r0 * Gemm.MR, Math.Min(rows, r1 * Gemm.MR), 0, colPanels, packed);
+                (int r0, int r1) = Gemm.ShareRowPanels(rows, thread, threads);
+                Compute(thread, r0, r1, 0, colPanels, packed);
             }
             else
             {
@@ -304,8 +304,8 @@ public static unsafe class ImplicitConvolution
                 int patchPanels = (_g.Patch + Gemm.MR - 1) / Gemm.MR;
                 if (patchPanels >= 4 * threads && _g.Patch > _filters)
                 {
-                    (int a0, int a1) = Gemm.Share(patchPanels, thread, threads);
-                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0 * Gemm.MR, Math.Min(_g.Patch, a1 * Gemm.MR));
+                    (int a0, int a1) = Gemm.ShareRowPanels(_g.Patch, thread, threads);
+                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0, a1);
                     return;
                 }
                 (int q0, int q1) = Gemm.Share(panels, thread, threads);
