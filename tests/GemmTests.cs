@@ -9,13 +9,14 @@ public class GemmTests
 {
     static IEnumerable<TestCaseData> Shapes()
     {
-        // m, n, k: row and column tails (not multiples of 12 / 32), k > 256 (several k-blocks),
+        // m, n, k: row and column tails (not multiples of 12 / 32), k > 1152 (several k-blocks),
         // m > 144 (several m-blocks), sizes large enough to run on both threads, n > 4096, and
         // n >= 1024 with several row panels (A packed rather than read in place).
         int[][] shapes =
         [
             [1, 1, 1], [13, 17, 7], [12, 32, 5], [37, 65, 300], [150, 33, 19], [97, 131, 70],
             [200, 96, 513], [5, 300, 260], [3, 4100, 2], [61, 1, 29], [1, 45, 33], [40, 1030, 270],
+            [20, 40, 1300], [14, 1030, 1200],
         ];
         foreach (var s in shapes)
             foreach (bool ta in new[] { false, true })

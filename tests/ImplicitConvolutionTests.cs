@@ -9,13 +9,16 @@ public class ImplicitConvolutionTests
     {
         // batch, H, W, C, kernel, stride, padding, filters: odd sizes, batch 1 and 3, strides 1
         // and 2, row tiles that cross image rows and images, filters that leave a partial panel,
-        // k-blocks that start inside a window run (patch 9*40 = 360 -> 2 x 180), the 7x7 stem.
+        // k-blocks that start inside a window run (patch 9*130 = 1170 -> 2 x 585, inside the
+        // second run of 390), the 7x7 stem, and enough rows (2700, 1350 per member of a pair)
+        // for the weight gradient's k-blocks over rows.
         object[][] cases =
         [
             [1, 7, 9, 5, 3, 1, "valid", 17], [3, 7, 9, 5, 3, 1, "same", 17], [3, 11, 10, 3, 3, 2, "same", 9],
             [1, 11, 10, 3, 3, 2, "valid", 9], [3, 8, 8, 19, 1, 2, "valid", 7], [3, 5, 5, 40, 3, 1, "same", 70],
             [1, 17, 15, 3, 7, 2, "valid", 10], [3, 9, 9, 2, 7, 2, "same", 5], [1, 5, 5, 4, 2, 2, "same", 3],
             [3, 13, 13, 16, 3, 1, "same", 64], [2, 2, 2, 33, 3, 1, "same", 40],
+            [2, 4, 4, 130, 3, 1, "same", 40], [3, 30, 30, 3, 3, 1, "same", 9],
             // Over 32 column panels: the windows are packed; few rows and many panels: the
             // weight gradient splits panels instead of rows.
             [3, 8, 8, 3, 3, 1, "same", 1030], [2, 4, 4, 40, 3, 1, "same", 200],
@@ -62,6 +65,7 @@ public class ImplicitConvolutionTests
     [TestCase(2, 6, 5, 3, 2, "same", 4)]    // even kernel: 'same' pads 0 before, 1 after
     [TestCase(3, 9, 9, 3, 7, "same", 5)]
     [TestCase(2, 4, 4, 40, 3, "same", 35)]
+    [TestCase(2, 4, 4, 40, 3, "same", 130)] // 9*130 = 1170 rotated rows: two k-blocks, the second from inside a tap
     public void InputGradientAsAConvolutionMatchesCol2Im(int batch, int h, int w, int c, int k, string padding, int filters)
     {
         var g = ConvGeometry.Create(batch, h, w, c, k, k, 1, 1, padding);
@@ -73,7 +77,13 @@ public class ImplicitConvolutionTests
         Gemm.MultiplyReference(false, true, g.Rows, g.Patch, filters, 1.0, dy, filters, kernel, filters, 0.0, dCols, g.Patch);
         Convolution.Col2ImAccumulate<double>(g, dCols, expected);
         ImplicitConvolution.BackwardInput<double>(g, dy, kernel, filters, dx);
-        TestData.AssertClose<double>(dx, expected, 1e-12, "dx");
+        TestData.AssertClose<double>(dx, expected, 1e-12, "dx += ...");
+
+        var alone = new double[g.InputLength];
+        Convolution.Col2ImAccumulate<double>(g, dCols, alone);
+        var overwritten = TestData.Random<double>(g.InputLength, 8);
+        ImplicitConvolution.BackwardInput<double>(g, dy, kernel, filters, overwritten, accumulate: false);
+        TestData.AssertClose<double>(overwritten, alone, 1e-12, "dx = ...");
     }
 
     /// <summary>
@@ -84,6 +94,7 @@ public class ImplicitConvolutionTests
     [TestCase(2, 4, 4, 40, 3, "same", 35)]
     [TestCase(3, 5, 6, 64, 3, "same", 48)]
     [TestCase(2, 6, 6, 33, 1, "valid", 70)]
+    [TestCase(2, 4, 4, 40, 3, "same", 130)]
     public void FloatInputGradientMatchesFloat64(int batch, int h, int w, int c, int k, string padding, int filters)
     {
         var g = ConvGeometry.Create(batch, h, w, c, k, k, 1, 1, padding);
