@@ -19,6 +19,9 @@ public class ImplicitConvolutionTests
             [1, 17, 15, 3, 7, 2, "valid", 10], [3, 9, 9, 2, 7, 2, "same", 5], [1, 5, 5, 4, 2, 2, "same", 3],
             [3, 13, 13, 16, 3, 1, "same", 64], [2, 2, 2, 33, 3, 1, "same", 40],
             [2, 4, 4, 130, 3, 1, "same", 40], [3, 30, 30, 3, 3, 1, "same", 9],
+            // Padded layers skip the taps that read padding: a 1x1 image (only the centre tap
+            // is real), and one image shared by two members (one of them gets none).
+            [2, 1, 1, 5, 3, 1, "same", 7], [1, 20, 20, 8, 3, 1, "same", 40],
             // Over 32 column panels: the windows are packed; few rows and many panels: the
             // weight gradient splits panels instead of rows.
             [3, 8, 8, 3, 3, 1, "same", 1030], [2, 4, 4, 40, 3, 1, "same", 200],

@@ -569,8 +569,12 @@ public static unsafe class Gemm
     {
         /// <summary>Where op(A)[row, current k] is; row is a constant after inlining.</summary>
         T* At(int row);
-        /// <summary>Moves to the next k.</summary>
-        void Next();
+        /// <summary>
+        /// Moves to the next k; returns how many values of the B panel to skip beyond the
+        /// next row (0 unless the reader leaves out k-rows, as a convolution does for taps
+        /// that fall on padding).
+        /// </summary>
+        nint Next();
     }
 
     /// <summary>A packed as [k][MR]: the 12 values of one k are adjacent.</summary>
@@ -579,7 +583,7 @@ public static unsafe class Gemm
         T* _p;
         public PackedRows(T* p) => _p = p;
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public readonly T* At(int row) => _p + row;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public void Next() => _p += MR;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public nint Next() { _p += MR; return 0; }
     }
 
     /// <summary>
@@ -602,7 +606,7 @@ public static unsafe class Gemm
             return b + (row % 3) switch { 0 => 0, 1 => _s1, _ => _s2 };
         }
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Next() { _p0++; _p3++; _p6++; _p9++; }
+        public nint Next() { _p0++; _p3++; _p6++; _p9++; return 0; }
     }
 
     /// <summary>
@@ -634,8 +638,7 @@ public static unsafe class Gemm
             x = W.Broadcast(*a.At(9)); c90 = W.MultiplyAdd(x, b0, c90); c91 = W.MultiplyAdd(x, b1, c91);
             x = W.Broadcast(*a.At(10)); cA0 = W.MultiplyAdd(x, b0, cA0); cA1 = W.MultiplyAdd(x, b1, cA1);
             x = W.Broadcast(*a.At(11)); cB0 = W.MultiplyAdd(x, b0, cB0); cB1 = W.MultiplyAdd(x, b1, cB1);
-            a.Next();
-            b += 2 * vw;
+            b += 2 * vw + a.Next();
         }
         W bl = W.Zero, bh = W.Zero;
         if (bias != null) { bl = W.Load(ref *bias); bh = W.Load(ref bias[vw]); }
@@ -654,7 +657,7 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRow<T, W>(T* c, int vw, W lo, W hi, W biasLo, W biasHi, bool accumulate, bool relu)
+    internal static void StoreRow<T, W>(T* c, int vw, W lo, W hi, W biasLo, W biasHi, bool accumulate, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (accumulate)
