@@ -364,15 +364,24 @@ public static unsafe class Gemm
         }
         T* tile = stackalloc T[MR * fullNr];
         MicroKernel<T, W, TA>(kc, a, b, tile, fullNr, false, null, false);
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++)
-            {
-                T v = tile[i * fullNr + j];
-                if (accumulate) v += c[(long)i * ldc + j];
-                if (bias != null) v += bias[j];
-                if (relu && !(v > T.Zero)) v = T.Zero;
-                c[(long)i * ldc + j] = v;
-            }
+        for (int i = 0; i < mr; i++) StoreRowValues(tile + i * fullNr, c + (long)i * ldc, nr, accumulate, bias, relu);
+    }
+
+    /// <summary>
+    /// The tile epilogue value by value, for rows narrower than a panel: to[j] = (to[j] when
+    /// accumulating) + from[j] + bias[j], then max(., 0) when relu, for j below width.
+    /// </summary>
+    internal static void StoreRowValues<T>(T* from, T* to, int width, bool accumulate, T* bias, bool relu)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int j = 0; j < width; j++)
+        {
+            T v = from[j];
+            if (accumulate) v += to[j];
+            if (bias != null) v += bias[j];
+            if (relu && !(v > T.Zero)) v = T.Zero;
+            to[j] = v;
+        }
     }
 
     /// <summary>Part <paramref name="index"/> of <paramref name="rows"/> rows cut into whole MR-row panels: its first and end row.</summary>

@@ -635,19 +635,8 @@ public static unsafe class ImplicitConvolution
             for (int i = 0; i < mr; i++)
             {
                 T* from = tile + i * nr, to = _y + (long)order[first + i] * _filters + j0;
-                if (width == nr)
-                {
-                    Gemm.StoreRow(to, vw, W.Load(ref *from), W.Load(ref from[vw]), biasLo, biasHi, _accumulate, _relu);
-                    continue;
-                }
-                for (int j = 0; j < width; j++)
-                {
-                    T v = from[j];
-                    if (_accumulate) v += to[j];
-                    if (bias != null) v += bias[j];
-                    if (_relu && !(v > T.Zero)) v = T.Zero;
-                    to[j] = v;
-                }
+                if (width == nr) Gemm.StoreRow(to, vw, W.Load(ref *from), W.Load(ref from[vw]), biasLo, biasHi, _accumulate, _relu);
+                else Gemm.StoreRowValues(from, to, width, _accumulate, bias, _relu);
             }
         }
 
