@@ -172,8 +172,9 @@ public static unsafe class ImplicitConvolution
 
         ConvGeometry _g;
         Source _source;
-        // A padded convolution's rows ordered by how their windows meet the padding, with the
-        // taps each MR rows need (null when unpadded); one plan per geometry, kept.
+        // A padded convolution's rows ordered by how their windows meet the padding, and each
+        // output position's taps off it (null when unpadded); one plan per geometry and team
+        // size, kept.
         BorderPlan? _border;
         readonly Dictionary<(ConvGeometry, int), BorderPlan> _plans = new();
         int _filters;
@@ -643,22 +644,26 @@ public static unsafe class ImplicitConvolution
         /// <summary>starts[i] = where the window of output row order[first + i] begins in the source image.</summary>
         void GatherStarts(int[] order, int first, int count, nint[] starts)
         {
-            int oh = _g.OutHeight, ow = _g.OutWidth, c = _g.Channels;
+            int oh = _g.OutHeight, ow = _g.OutWidth;
             for (int i = 0; i < count; i++)
             {
-                int row = order[first + i], n = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
-                starts[i] = (nint)(_image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * c);
+                int row = order[first + i];
+                starts[i] = WindowStart(row / (oh * ow), row / ow % oh, row % ow);
             }
         }
+
+        /// <summary>Where the window of output position (n, oy, ox) begins in the source image.</summary>
+        nint WindowStart(int n, int oy, int ox) =>
+            (nint)(_image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * _g.Channels);
 
         /// <summary>starts[i] = where output row ic+i's window begins in the source image.</summary>
         void WindowStarts(int ic, int mc, nint[] starts)
         {
-            int oh = _g.OutHeight, ow = _g.OutWidth, c = _g.Channels;
+            int oh = _g.OutHeight, ow = _g.OutWidth;
             int n = ic / (oh * ow), oy = ic / ow % oh, ox = ic % ow;
             for (int i = 0; i < mc; i++)
             {
-                starts[i] = (nint)(_image + (((long)n * _source.Height + oy * _g.StrideH) * _source.Width + (long)ox * _g.StrideW) * c);
+                starts[i] = WindowStart(n, oy, ox);
                 if (++ox == ow)
                 {
                     ox = 0;
