@@ -25,6 +25,9 @@ public class ImplicitConvolutionTests
             // Over 32 column panels: the windows are packed; few rows and many panels: the
             // weight gradient splits panels instead of rows.
             [3, 8, 8, 3, 3, 1, "same", 1030], [2, 4, 4, 40, 3, 1, "same", 200],
+            // Runs of a multiple of 12 values and few panels: the weight gradient reads the
+            // windows in place, here over two k-blocks of rows per member (3200 rows).
+            [2, 40, 40, 4, 3, 1, "same", 20],
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c).SetName($"Implicit n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");

@@ -183,6 +183,14 @@ public static unsafe class ImplicitConvolution
         bool _rotated, _relu, _accumulate, _pad;
 
         const int RowBlock = 144;
+        /// <summary>
+        /// Up to this many dy panels the weight gradient reads the windows where they lie rather
+        /// than packing them: a packed panel pays for itself only when enough column panels reuse
+        /// it. Measured (team, nominal GFLOP/s): 3x3 64->64 at 15x15 (2 panels) 338-340 packed,
+        /// 393-403 in place; 128->128 at 8x8 (4 panels) 341-349 -> 348-360; 256->256 at 4x4 (8
+        /// panels) 370-376 packed, 340-372 in place.
+        /// </summary>
+        const int InPlaceMaxPanels = 4;
 
         /// <summary>Whether each member packs a private copy of the weights (the team splits output rows).</summary>
         public static bool PrivateWeights(in ConvGeometry g, int threads) => threads > 1 && (g.Rows + Gemm.MR - 1) / Gemm.MR >= 4 * threads;
@@ -350,11 +358,12 @@ public static unsafe class ImplicitConvolution
 
         /// <summary>
         /// partial[i0..i1, column panels p0..p1] += windows(rows r0..r1)^T * dy(rows r0..r1), GEMM
-        /// loop order (k-block of rows, row block of the patch, panel, tile), dy packed. The
-        /// windows are packed MR patch positions at a time where a window's runs (KW*C values)
-        /// split into whole MR-wide pieces; otherwise (the 7x7 stem's runs are 21 values) each
-        /// k-block's windows are first laid out whole, one row per output position, and the
-        /// micro-kernel reads its MR values per k from there, as no MR-wide copy fits the runs.
+        /// loop order (k-block of rows, row block of the patch, panel, tile), dy packed. Where a
+        /// window's runs (KW*C values) split into whole MR-wide pieces the micro-kernel reads
+        /// the windows in place (few dy panels) or packed MR patch positions at a time (many);
+        /// otherwise (the 7x7 stem's runs are 21 values) each k-block's windows are first laid
+        /// out whole, one row per output position, and the micro-kernel reads its MR values per
+        /// k from there, as no MR-wide copy fits the runs. Runs shorter than a vector are packed.
         /// </summary>
         void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1)
         {
@@ -362,11 +371,15 @@ public static unsafe class ImplicitConvolution
             int panels = (f + nr - 1) / nr;
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
             bool wholeWindows = segment % Gemm.MR != 0 && segment >= W.Count;
-            var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock);
+            // Twelve patch positions that start at a multiple of 12 lie in one run when runs are
+            // whole multiples of 12 (and so is the patch: every panel is full).
+            bool inPlace = segment % Gemm.MR == 0 && p1 - p0 <= InPlaceMaxPanels;
+            var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock + 1);
             fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
             fixed (T* packedWindows = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
             // MR values of slack: a partial last panel reads (and discards) past the last row.
             fixed (T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], kBlock * patch + Gemm.MR) : null)
+            fixed (nint* pStarts = starts)
             {
                 T* bPacked = Gemm.AlignToCacheLine(packedDy), aPacked = Gemm.AlignToCacheLine(packedWindows);
                 for (int pc = r0; pc < r1; pc += kBlock)
@@ -378,7 +391,7 @@ public static unsafe class ImplicitConvolution
                     for (int ic = i0; ic < i1; ic += RowBlock)
                     {
                         int mc = Math.Min(RowBlock, i1 - ic);
-                        if (!wholeWindows) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
+                        if (!wholeWindows && !inPlace) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
                         for (int jp = p0; jp < p1; jp++)
                         {
                             int nrEff = Math.Min(nr, f - jp * nr);
@@ -389,6 +402,11 @@ public static unsafe class ImplicitConvolution
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
                                 if (wholeWindows)
                                     Gemm.Tile<T, W, MatrixColumns<T>>(new MatrixColumns<T>(windowMatrix + ic + ir, patch), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                else if (inPlace)
+                                {
+                                    int position = ic + ir;
+                                    Gemm.Tile<T, W, WindowColumns<T>>(new WindowColumns<T>(pStarts, (nint)(position / segment) * pitch + position % segment), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                }
                                 else
                                     Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (long)ir * kc), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
                             }
@@ -850,6 +868,29 @@ public static unsafe class ImplicitConvolution
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public nint Next() { _p += rowLength; return 0; }
+    }
+
+    /// <summary>
+    /// The windows' transpose as the micro-kernel's A, read where it lies: row r at the current
+    /// k (an output position) is starts[k][first + r], twelve adjacent values of one run.
+    /// </summary>
+    struct WindowColumns<T> : Gemm.IARows<T> where T : unmanaged
+    {
+        nint* _start;
+        T* _p;
+        readonly nint _first;
+
+        /// <param name="starts">One window start per k, and one more that may be read (not used) after the last.</param>
+        public WindowColumns(nint* starts, nint first)
+        {
+            _start = starts; _first = first; _p = (T*)*starts + first;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T* At(int row) => _p + row;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public nint Next() { _p = (T*)*++_start + _first; return 0; }
     }
 
     /// <summary>
