@@ -28,6 +28,8 @@ public class ImplicitConvolutionTests
             // Runs of a multiple of 12 values and few panels: the weight gradient reads the
             // windows in place, here over two k-blocks of rows per member (3200 rows).
             [2, 40, 40, 4, 3, 1, "same", 20],
+            // A 1x1 layer's window is one run: in place too, but for a short last panel (40 = 3 x 12 + 4).
+            [4, 9, 9, 40, 1, 1, "valid", 50],
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c).SetName($"Implicit n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");

@@ -395,10 +395,11 @@ public static unsafe class ImplicitConvolution
             int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
             int panels = (f + nr - 1) / nr;
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
-            bool wholeWindows = segment % Gemm.MR != 0 && segment >= W.Count;
             // Twelve patch positions that start at a multiple of 12 lie in one run when runs are
-            // whole multiples of 12 (and so is the patch: every panel is full).
-            bool inPlace = segment % Gemm.MR == 0 && p1 - p0 <= InPlaceMaxPanels;
+            // whole multiples of 12 or the window is a single run (KH = 1, a 1x1 layer's C
+            // channels); only a short last panel may reach past it, and is packed.
+            bool inPlace = (segment % Gemm.MR == 0 || _g.KernelH == 1) && p1 - p0 <= InPlaceMaxPanels;
+            bool wholeWindows = !inPlace && segment % Gemm.MR != 0 && segment >= W.Count;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock + 1);
             fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
             fixed (T* packedWindows = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
@@ -416,7 +417,11 @@ public static unsafe class ImplicitConvolution
                     for (int ic = i0; ic < i1; ic += RowBlock)
                     {
                         int mc = Math.Min(RowBlock, i1 - ic);
-                        if (!wholeWindows && !inPlace) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, _image + _source.Length + (_pad ? CopySlack : 0));
+                        T* sourceEnd = _image + _source.Length + (_pad ? CopySlack : 0);
+                        // In place, the panel (if any) that ends short of 12 positions at the patch's end.
+                        int shortPanel = inPlace && patch % Gemm.MR != 0 && ic + mc == patch ? mc - patch % Gemm.MR : -1;
+                        if (shortPanel >= 0) PackWindowColumns(starts, kc, ic + shortPanel, mc - shortPanel, segment, pitch, aPacked, sourceEnd);
+                        else if (!wholeWindows && !inPlace) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, sourceEnd);
                         for (int jp = p0; jp < p1; jp++)
                         {
                             int nrEff = Math.Min(nr, f - jp * nr);
@@ -427,13 +432,13 @@ public static unsafe class ImplicitConvolution
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
                                 if (wholeWindows)
                                     Gemm.Tile<T, W, MatrixColumns<T>>(new MatrixColumns<T>(windowMatrix + ic + ir, patch), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
-                                else if (inPlace)
+                                else if (inPlace && ir != shortPanel)
                                 {
                                     int position = ic + ir;
                                     Gemm.Tile<T, W, WindowColumns<T>>(new WindowColumns<T>(pStarts, (nint)(position / segment) * pitch + position % segment), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
                                 }
                                 else
-                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (long)ir * kc), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (inPlace ? 0 : (long)ir * kc)), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
                             }
                         }
                     }
