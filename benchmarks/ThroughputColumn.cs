@@ -17,8 +17,10 @@ public interface IThroughputCase
 }
 
 /// <summary>
-/// Turns a benchmark's mean time into throughput (work / time), or into a share of the
-/// machine's FMA peak. Time alone cannot be compared across shapes; throughput can.
+/// Turns a benchmark's median time into throughput (work / time), or into a share of the
+/// machine's FMA peak. Time alone cannot be compared across shapes; throughput can. The
+/// median is what PyTorch's reference script reports (shared/bench/torch_layers.py), and it
+/// holds still when this machine slows down for a few seconds, which pulls the mean along.
 /// </summary>
 public sealed class ThroughputColumn : IColumn
 {
@@ -44,7 +46,7 @@ public sealed class ThroughputColumn : IColumn
     public UnitType UnitType => UnitType.Dimensionless;
     public string Legend => _asPercentOfPeak
         ? $"GFLOP/s as a percentage of the {PeakGFlops} GFLOP/s FP32 FMA peak"
-        : "Work per mean time: GFLOP/s (2 x multiply-adds) or GB/s (minimal memory traffic)";
+        : "Work per median time: GFLOP/s (2 x multiply-adds) or GB/s (minimal memory traffic)";
 
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
 
@@ -57,9 +59,9 @@ public sealed class ThroughputColumn : IColumn
     {
         var c = CaseOf(benchmarkCase);
         var statistics = summary[benchmarkCase]?.ResultStatistics;
-        if (c == null || statistics == null || statistics.Mean <= 0) return "NA";
-        // The mean is in nanoseconds: work per nanosecond is G-work per second.
-        double rate = c.Work(benchmarkCase.Descriptor.WorkloadMethod.Name) / statistics.Mean;
+        if (c == null || statistics == null || statistics.Median <= 0) return "NA";
+        // The median is in nanoseconds: work per nanosecond is G-work per second.
+        double rate = c.Work(benchmarkCase.Descriptor.WorkloadMethod.Name) / statistics.Median;
         if (_asPercentOfPeak)
             return c.Unit == "GFLOP/s" ? (100.0 * rate / PeakGFlops).ToString("F1", style.CultureInfo) : "-";
         return rate.ToString("F1", style.CultureInfo) + " " + c.Unit;
