@@ -74,11 +74,12 @@ public static unsafe class ImplicitConvolution
         // Below ~1 MFLOP waking the other core costs more than it saves.
         bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
         var plan = job.PlanFor(g, filters, solo ? 1 : team.Size);
-        var source = plan is { Padded: true } ? Source.PaddedFor(g) : new Source(g.Batch, g.Height, g.Width, g.Channels);
-        T[]? paddedBuffer = plan is { Padded: true } ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
+        bool padCopy = plan is { Padded: true };
+        var source = padCopy ? Source.PaddedFor(g) : new Source(g.Batch, g.Height, g.Width, g.Channels);
+        T[]? paddedBuffer = padCopy ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
         fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer) fixed (T* pPacked = packedWeights) fixed (T* pPad = paddedBuffer)
         {
-            job.Set(g, filters, plan, plan is { Padded: true } ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), packedLength, py, pBias, relu, accumulate);
+            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), packedLength, py, pBias, relu, accumulate);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }

@@ -131,10 +131,7 @@ static class KerasConfigWriter
                 json.WriteString("data_format", "channels_last");
                 Pair(json, "dilation_rate", (1, 1));
                 json.WriteString("activation", c.ActivationName);
-                json.WriteBoolean("use_bias", c.UseBias);
-                GlorotUniform(json, "kernel_initializer", c.Seed);
-                Initializer(json, "bias_initializer", "Zeros");
-                Nulls(json, "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint");
+                KernelAndBias(json, c.UseBias, c.Seed);
                 break;
             case BatchNormalization<float> b:
                 // Keras keeps the axis as given; the assignment gives the channel axis, 3 for images.
@@ -169,10 +166,7 @@ static class KerasConfigWriter
             case Dense<float> d:
                 json.WriteNumber("units", d.Units);
                 json.WriteString("activation", d.ActivationName);
-                json.WriteBoolean("use_bias", d.UseBias);
-                GlorotUniform(json, "kernel_initializer", d.Seed);
-                Initializer(json, "bias_initializer", "Zeros");
-                Nulls(json, "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint");
+                KernelAndBias(json, d.UseBias, d.Seed);
                 break;
             case Add<float>:
                 break;
@@ -202,6 +196,15 @@ static class KerasConfigWriter
     }
 
     /// <summary>Keras 2.2.4's glorot_uniform, which is VarianceScaling(1, fan_avg, uniform).</summary>
+    /// <summary>What Conv2D and Dense write alike after their own fields: use_bias, Glorot-uniform kernel, zero bias, no regularizers or constraints.</summary>
+    static void KernelAndBias(Utf8JsonWriter json, bool useBias, ulong seed)
+    {
+        json.WriteBoolean("use_bias", useBias);
+        GlorotUniform(json, "kernel_initializer", seed);
+        Initializer(json, "bias_initializer", "Zeros");
+        Nulls(json, "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint");
+    }
+
     static void GlorotUniform(Utf8JsonWriter json, string key, ulong seed)
     {
         json.WritePropertyName(key);
