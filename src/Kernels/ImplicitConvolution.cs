@@ -671,11 +671,11 @@ public static unsafe class ImplicitConvolution
         /// columns j0 .. j0 + width, adding (when accumulating), bias and ReLU on the way.
         /// </summary>
         [SkipLocalsInit] // the micro-kernel writes the whole scratch tile before it is read
-        void ScatterTile<TA>(TA a, int kc, T* b, int[] order, int first, int mr, int j0, int width, T* bias) where TA : struct, Gemm.IARows<T>
+        void ScatterTile<TA>(in TA a, int kc, T* b, int[] order, int first, int mr, int j0, int width, T* bias) where TA : struct, Gemm.IARows<T>
         {
             int vw = W.Count, nr = 2 * vw;
             T* tile = stackalloc T[Gemm.MR * nr];
-            Gemm.MicroKernel<T, W, TA>(kc, a, b, tile, nr, false, null, false);
+            Gemm.MicroKernel<T, W, TA>(kc, in a, b, tile, nr, false, null, false);
             W biasLo = W.Zero, biasHi = W.Zero;
             if (bias != null) { biasLo = W.Load(ref *bias); biasHi = W.Load(ref bias[vw]); }
             for (int i = 0; i < mr; i++)
