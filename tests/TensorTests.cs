@@ -78,6 +78,27 @@ public class TensorTests
     }
 
     [Test]
+    public unsafe void TensorElementsStartOnACacheLineAndKeepTheirLength()
+    {
+        // Several lengths, so that arrays land at different offsets from a 64-byte boundary.
+        foreach (int length in new[] { 1, 15, 16, 17, 1000, 12347 })
+        {
+            using var f = Tensor<float>.Empty(new Shape(length));
+            using var d = Tensor<double>.Empty(new Shape(length));
+            fixed (float* pf = f.Span) fixed (double* pd = d.Span)
+            {
+                Assert.That((long)pf % 64, Is.EqualTo(0L), $"float tensor of {length}");
+                Assert.That((long)pd % 64, Is.EqualTo(0L), $"double tensor of {length}");
+            }
+            Assert.That(f.Span.Length, Is.EqualTo(length));
+            Assert.That(d.Span.Length, Is.EqualTo(length));
+            // The whole span is usable: writing its last element must not reach past the buffer.
+            f.Span[^1] = 1f;
+            d.Span[^1] = 1.0;
+        }
+    }
+
+    [Test]
     public void GlorotUniformUsesKerasFansAndIsSeeded()
     {
         // Dense [in, out] and conv HWIO: limit = sqrt(6 / (fan_in + fan_out)).

@@ -37,22 +37,23 @@ sealed class CpuDevice : Device
     public override TensorStorage<T> Allocate<T>(int length) => new CpuStorage<T>(length);
 }
 
-/// <summary>A pinned array drawn from <see cref="TensorPool{T}.Shared"/>.</summary>
+/// <summary>A pinned array drawn from <see cref="TensorPool{T}.Shared"/>, used from its first cache-line boundary.</summary>
 public sealed class CpuStorage<T> : TensorStorage<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     T[]? _array;
-    readonly int _length;
+    readonly int _length, _offset;
 
     public CpuStorage(int length)
     {
         _length = length;
         _array = TensorPool<T>.Shared.Rent(length);
+        _offset = TensorPool<T>.AlignedOffset(_array);
     }
 
     public override Device Device => Device.Cpu;
     public override int Length => _length;
     public override bool IsDisposed => _array == null;
-    public override Span<T> HostSpan => (_array ?? throw new ObjectDisposedException("tensor storage", "this tensor's buffer was returned to the pool")).AsSpan();
+    public override Span<T> HostSpan => (_array ?? throw new ObjectDisposedException("tensor storage", "this tensor's buffer was returned to the pool")).AsSpan(_offset, _length);
 
     public override void Dispose()
     {
