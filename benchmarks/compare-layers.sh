@@ -64,15 +64,18 @@ for r in range(1, rounds + 1):
 # PyTorch's listing order (convolutions first), then anything only we measured.
 listed = [k[0] for k in theirs if k[1] == "Forward"]
 order.sort(key=lambda n: listed.index(n) if n in listed else len(listed))
-med = lambda xs: statistics.median(xs) if xs else float("nan")
-print(f"\nMedians over {rounds} alternating round(s); each figure's range across rounds in brackets.\n")
-print("| layer | unit | ours fwd | PyTorch fwd | ratio | ours fwd+bwd | PyTorch fwd+bwd | ratio |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for name in order:
-    row = [name, ours[(name, "unit")][0]]
-    for method in ("Forward", "ForwardBackward"):
-        a, b = ours.get((name, method), []), theirs.get((name, method), [])
-        span = lambda xs: f"{med(xs):.1f} [{min(xs):.0f}-{max(xs):.0f}]" if len(xs) > 1 else (f"{xs[0]:.1f}" if xs else "-")
-        row += [span(a), span(b), f"{med(a) / med(b):.2f}" if a and b else "-"]
-    print("| " + " | ".join(row) + " |")
+def table(title, stat):
+    print(f"\n{title}\n")
+    print("| layer | unit | ours fwd | PyTorch fwd | ratio | ours fwd+bwd | PyTorch fwd+bwd | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in order:
+        row = [name, ours[(name, "unit")][0]]
+        for method in ("Forward", "ForwardBackward"):
+            a, b = ours.get((name, method), []), theirs.get((name, method), [])
+            span = lambda xs: f"{stat(xs):.1f} [{min(xs):.0f}-{max(xs):.0f}]" if len(xs) > 1 else (f"{xs[0]:.1f}" if xs else "-")
+            row += [span(a), span(b), f"{stat(a) / stat(b):.2f}" if a and b else "-"]
+        print("| " + " | ".join(row) + " |")
+table(f"Medians over {rounds} alternating round(s); each figure's range across rounds in brackets.", statistics.median)
+# A slow spell only ever slows a run down: each side's fastest round is its least disturbed one.
+table("Fastest round of each side (the least disturbed by the machine's slow spells).", max)
 PY
