@@ -5,11 +5,11 @@ using System.Runtime.InteropServices;
 namespace Engine.Tensors;
 
 /// <summary>
-/// Reuses tensor buffers by exact length, each starting on a cache line. A training step asks for the same sizes every
-/// time, so once warm it draws every activation and gradient from here and touches no fresh
-/// page (a first touch costs ~10 us per 4 KiB on the machines this was tuned on). Arrays are
-/// pinned (the pinned object heap) so kernels and, later, device copies can address them
-/// without fixing them.
+/// Reuses tensor buffers by exact length, each with room to start on a cache line. A training
+/// step asks for the same sizes every time, so once warm it draws every activation and
+/// gradient from here and touches no fresh page (a first touch costs ~10 us per 4 KiB on the
+/// machines this was tuned on). Arrays are pinned (the pinned object heap) so kernels and,
+/// later, device copies can address them without fixing them.
 /// </summary>
 public sealed class TensorPool<T> where T : unmanaged, INumber<T>
 {
@@ -26,8 +26,8 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
     public long Outstanding { get; private set; }
 
     /// <summary>
-    /// Elements each array holds beyond the length asked for, so that <paramref name="length"/>
-    /// of them can start on a 64-byte boundary (see <see cref="AlignedOffset"/>).
+    /// Elements each array holds beyond the length asked for, so that that many can start on a
+    /// 64-byte boundary (see <see cref="AlignedOffset"/>).
     /// </summary>
     static int Slack => 64 / Unsafe.SizeOf<T>();
 
