@@ -640,6 +640,7 @@ public static unsafe class ImplicitConvolution
             var tiles = plan.Tiles;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], RowBlock);
             const int tilesPerBlock = RowBlock / Gemm.MR;
+            fixed (int* order = plan.Order)
             for (int tb = t0; tb < t1; tb += tilesPerBlock)
             {
                 int te = Math.Min(tb + tilesPerBlock, t1), first = tiles[tb].First;
@@ -658,32 +659,33 @@ public static unsafe class ImplicitConvolution
                         var walk = new WindowWalk((nint)box.Kh0 * pitch + box.Kw0 * c, run, run, pitch - run, (nint)(kw * c - run) * nr);
                         T* b = panel + (long)(box.Kh0 * kw + box.Kw0) * c * nr;
                         if (tile.Step != 0)
-                            ScatterTile(new EvenWindowRows<T>((T*)starts[ir], tile.Step * sizeof(T), walk), kc, b, plan.Order, tile.First, tile.Count, j0, nrEff, bias);
+                            ScatterTile(new EvenWindowRows<T>((T*)starts[ir], tile.Step * sizeof(T), walk), kc, b, order + tile.First, tile.Count, j0, nrEff, bias);
                         else
-                            ScatterTile(new WindowRows<T>(starts, ir, tile.Count, walk), kc, b, plan.Order, tile.First, tile.Count, j0, nrEff, bias);
+                            ScatterTile(new WindowRows<T>(starts, ir, tile.Count, walk), kc, b, order + tile.First, tile.Count, j0, nrEff, bias);
                     }
                 }
             }
         }
 
         /// <summary>
-        /// One tile into a scratch tile, then each of its rows to y row order[first + i],
-        /// columns j0 .. j0 + width, adding (when accumulating), bias and ReLU on the way.
+        /// One tile whose rows go to y rows order[0 .. mr), columns j0 .. j0 + width, adding
+        /// (when accumulating), bias and ReLU on the way: stored straight from the registers
+        /// when the tile spans a whole panel, else through a scratch tile value by value.
         /// </summary>
-        [SkipLocalsInit] // the micro-kernel writes the whole scratch tile before it is read
-        void ScatterTile<TA>(in TA a, int kc, T* b, int[] order, int first, int mr, int j0, int width, T* bias) where TA : struct, Gemm.IARows<T>
+        [SkipLocalsInit] // the micro-kernel writes whatever it stores before anything reads it
+        void ScatterTile<TA>(in TA a, int kc, T* b, int* order, int mr, int j0, int width, T* bias) where TA : struct, Gemm.IARows<T>
         {
-            int vw = W.Count, nr = 2 * vw;
-            T* tile = stackalloc T[Gemm.MR * nr];
-            Gemm.MicroKernel<T, W, TA>(kc, in a, b, tile, nr, false, null, false);
-            W biasLo = W.Zero, biasHi = W.Zero;
-            if (bias != null) { biasLo = W.Load(ref *bias); biasHi = W.Load(ref bias[vw]); }
-            for (int i = 0; i < mr; i++)
+            int nr = 2 * W.Count;
+            if (width == nr)
             {
-                T* from = tile + i * nr, to = _y + (long)order[first + i] * _filters + j0;
-                if (width == nr) Gemm.StoreRow(to, vw, W.Load(ref *from), W.Load(ref from[vw]), biasLo, biasHi, _accumulate, _relu);
-                else Gemm.StoreRowValues(from, to, width, _accumulate, bias, _relu);
+                T* spare = stackalloc T[nr];
+                Gemm.MicroKernel<T, W, TA, ScatteredRows<T>>(kc, in a, b, new ScatteredRows<T>(_y + j0, _filters, order, mr, spare), _accumulate, bias, _relu);
+                return;
             }
+            T* tile = stackalloc T[Gemm.MR * nr];
+            Gemm.MicroKernel<T, W, TA, Gemm.StridedRowsOfC<T>>(kc, in a, b, new Gemm.StridedRowsOfC<T>(tile, nr), false, null, false);
+            for (int i = 0; i < mr; i++)
+                Gemm.StoreRowValues(tile + i * nr, _y + (long)order[i] * _filters + j0, width, _accumulate, bias, _relu);
         }
 
         /// <summary>starts[i] = where the window at plan position first + i begins (outside the image where it overhangs the border).</summary>
@@ -928,6 +930,17 @@ public static unsafe class ImplicitConvolution
             _p0 += d; _p3 += d; _p6 += d; _p9 += d;
             return b;
         }
+    }
+
+    /// <summary>
+    /// A tile's rows stored where a border plan's order puts them: row r goes to y row
+    /// order[r] (plus the panel's first column, already in y). Rows past a short tile's end
+    /// go to a spare row, which nothing reads.
+    /// </summary>
+    readonly struct ScatteredRows<T>(T* y, int filters, int* order, int rows, T* spare) : Gemm.ICRows<T> where T : unmanaged
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T* Row(int row) => row < rows ? y + (nint)order[row] * filters : spare;
     }
 
     /// <summary>
