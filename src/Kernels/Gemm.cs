@@ -243,7 +243,7 @@ public static unsafe class Gemm
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
             _directA = !transA && alpha == T.One;
             // The shared B block, sized here on the calling thread before the team starts.
-            if (b != null) ThreadScratch.Get(ref _packedB, KBlock(k) * RoundUp(Math.Min(NC, n), 2 * W.Count) + CacheLine);
+            if (b != null) ThreadScratch.Get(ref _packedB, KBlock(k) * RoundUp(Math.Min(NC, n), 2 * W.Count) + CacheLine.Bytes);
         }
 
         T* PackedA(int thread)
@@ -255,7 +255,7 @@ public static unsafe class Gemm
         public override void Execute(int thread, int threads, ThreadTeam team)
         {
             int nr = 2 * W.Count;
-            T* packedB = _packedB == null ? null : AlignToCacheLine((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB)));
+            T* packedB = _packedB == null ? null : CacheLine.Align((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB)));
             T* packedA = PackedA(thread);
 
             // Split rows of C between threads when there are enough MR panels; otherwise split
@@ -267,8 +267,8 @@ public static unsafe class Gemm
             // them twice.
             bool privateB = Prepacked == null && splitRows && threads > 1;
             if (privateB)
-                fixed (T* buffer = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr) + CacheLine))
-                    packedB = AlignToCacheLine(buffer); // pinned array
+                fixed (T* buffer = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr) + CacheLine.Bytes))
+                    packedB = CacheLine.Align(buffer); // pinned array
 
             for (int jc = 0; jc < _n; jc += NC)
             {
@@ -396,15 +396,6 @@ public static unsafe class Gemm
         long start = (long)count * index / parts, end = (long)count * (index + 1) / parts;
         return ((int)start, (int)end);
     }
-
-    /// <summary>Elements of slack that let a buffer start on a 64-byte boundary.</summary>
-    const int CacheLine = 64;
-
-    /// <summary>
-    /// The first 64-byte boundary at or after p. B panels are read a whole vector at a time, and
-    /// a vector straddling two cache lines costs two loads: GC arrays promise only 8 or 16 bytes.
-    /// </summary>
-    internal static T* AlignToCacheLine<T>(T* p) where T : unmanaged => (T*)(((nint)p + 63) & ~(nint)63);
 
     internal static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
@@ -687,7 +678,7 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StoreRow<T, W>(T* c, int vw, W lo, W hi, W biasLo, W biasHi, bool accumulate, bool relu)
+    static void StoreRow<T, W>(T* c, int vw, W lo, W hi, W biasLo, W biasHi, bool accumulate, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (accumulate)
@@ -716,7 +707,7 @@ public sealed unsafe class PackedMatrix<T> where T : unmanaged
 
     internal int Capacity => _data.Length - 64;
     /// <summary>Cache-line aligned, like the multiply's own packing buffer.</summary>
-    internal T* Pointer => Gemm.AlignToCacheLine((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data)));
+    internal T* Pointer => CacheLine.Align((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data)));
     /// <summary>K: rows of op(B).</summary>
     public int Rows { get; private set; }
     /// <summary>N: columns of op(B).</summary>

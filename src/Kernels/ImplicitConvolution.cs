@@ -79,7 +79,7 @@ public static unsafe class ImplicitConvolution
         T[]? paddedBuffer = padCopy ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
         fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer) fixed (T* pPacked = packedWeights) fixed (T* pPad = paddedBuffer)
         {
-            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, Gemm.AlignToCacheLine(pPacked), packedLength, py, pBias, relu, accumulate);
+            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, CacheLine.Align(pPacked), packedLength, py, pBias, relu, accumulate);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
@@ -408,7 +408,7 @@ public static unsafe class ImplicitConvolution
             fixed (T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], kBlock * patch + Gemm.MR) : null)
             fixed (nint* pStarts = starts)
             {
-                T* bPacked = Gemm.AlignToCacheLine(packedDy), aPacked = Gemm.AlignToCacheLine(packedWindows);
+                T* bPacked = CacheLine.Align(packedDy), aPacked = CacheLine.Align(packedWindows);
                 for (int pc = r0; pc < r1; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, r1 - pc);
@@ -583,7 +583,7 @@ public static unsafe class ImplicitConvolution
             T* windowPanels = null;
             if (packWindows)
                 fixed (T* buffer = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T)))
-                    windowPanels = Gemm.AlignToCacheLine(buffer); // pinned array
+                    windowPanels = CacheLine.Align(buffer); // pinned array
             for (int ic = r0; ic < r1; ic += RowBlock)
             {
                 int mc = Math.Min(RowBlock, r1 - ic);
@@ -672,7 +672,9 @@ public static unsafe class ImplicitConvolution
         /// (when accumulating), bias and ReLU on the way: stored straight from the registers
         /// when the tile spans a whole panel, else through a scratch tile value by value.
         /// </summary>
-        [SkipLocalsInit] // the micro-kernel writes whatever it stores before anything reads it
+        // The scratch tile is written whole before it is read; the spare row takes a short
+        // tile's missing rows, and what it holds (read when accumulating) is thrown away.
+        [SkipLocalsInit]
         void ScatterTile<TA>(in TA a, int kc, T* b, int* order, int mr, int j0, int width, T* bias) where TA : struct, Gemm.IARows<T>
         {
             int nr = 2 * W.Count;

@@ -47,7 +47,7 @@ public sealed class CpuStorage<T> : TensorStorage<T> where T : unmanaged, IFloat
     {
         _length = length;
         _array = TensorPool<T>.Shared.Rent(length);
-        _offset = TensorPool<T>.AlignedOffset(_array);
+        _offset = CacheLine.AlignedOffset(_array);
     }
 
     public override Device Device => Device.Cpu;

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using Engine.Kernels;
 
 namespace Engine.Tensors;
 
@@ -27,13 +27,15 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
 
     /// <summary>
     /// Elements each array holds beyond the length asked for, so that that many can start on a
-    /// 64-byte boundary (see <see cref="AlignedOffset"/>).
+    /// cache-line boundary (<see cref="CacheLine.AlignedOffset{T}"/>): an array's own elements
+    /// begin 16 bytes into the object, so every vector load and store of a tensor would
+    /// straddle two cache lines.
     /// </summary>
-    static int Slack => 64 / Unsafe.SizeOf<T>();
+    static int Slack => CacheLine.Bytes / Unsafe.SizeOf<T>();
 
     /// <summary>
-    /// An array with room for <paramref name="length"/> elements from
-    /// <see cref="AlignedOffset"/> on, contents unspecified.
+    /// An array with room for <paramref name="length"/> elements from its first cache-line
+    /// boundary on (<see cref="CacheLine.AlignedOffset{T}"/>), contents unspecified.
     /// </summary>
     public T[] Rent(int length)
     {
@@ -45,18 +47,6 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
             Allocations++;
         }
         return GC.AllocateUninitializedArray<T>(length + Slack, pinned: true);
-    }
-
-    /// <summary>
-    /// Where a rented array's elements start on a 64-byte boundary (a cache line, one AVX-512
-    /// vector): an array's own elements start only 16 bytes into an 8-byte aligned object, so
-    /// every vector load or store would straddle two cache lines. The array is pinned, so the
-    /// offset never changes.
-    /// </summary>
-    public static unsafe int AlignedOffset(T[] array)
-    {
-        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
-        return (int)((64 - (address & 63)) & 63) / Unsafe.SizeOf<T>();
     }
 
     public void Return(T[] array)
