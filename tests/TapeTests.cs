@@ -140,4 +140,76 @@ public class TapeTests
         Assert.That(kept.Value.IsDisposed, Is.False);
         Assert.That(kept.Value[0], Is.EqualTo(1 / (1 + MathF.Exp(-1))).Within(1e-6));
     }
+
+    /// <summary>A conv -> (conv, pad) -> add graph in float64, with the forward giving up every value after its last use or not.</summary>
+    static (double[] DKernel, double[] DOther, Variable<double> Padded, Variable<double> Convolved) ConvAddStep(bool release)
+    {
+        var x = new Variable<double>(Initializers.Uniform<double>(new Shape(2, 5, 5, 3), -1, 1, new Rng(4)));
+        var kernel = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(3, 3, 3, 4), new Rng(5)), requiresGrad: true);
+        var other = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(1, 1, 3, 4), new Rng(6)), requiresGrad: true);
+        var seed = Initializers.Uniform<double>(new Shape(2, 5, 5, 4), -1, 1, new Rng(7));
+        using var tape = new Tape();
+        var padded = Ops.ZeroPad2D(x, (1, 1), (1, 1));
+        var convolved = Ops.Conv2D(padded, kernel, null, 1, 1, "valid");
+        var shortcut = Ops.Conv2D(x, other, null, 1, 1, "valid");
+        if (release) tape.ReleaseWhenUnneeded(padded);
+        var sum = Ops.Add(convolved, shortcut);
+        if (release)
+        {
+            tape.ReleaseWhenUnneeded(convolved);
+            tape.ReleaseWhenUnneeded(shortcut);
+            // The add reads neither input in its backward; the convolution reads its input.
+            Assert.That(convolved.Value.IsDisposed && shortcut.Value.IsDisposed, Is.True, "an add's inputs were kept for a backward that never reads them");
+            Assert.That(padded.Value.IsDisposed, Is.False, "a convolution's input was released before its backward");
+        }
+        tape.Backward(sum, seed);
+        if (release) Assert.That(padded.Value.IsDisposed, Is.True, "a convolution's input outlived the backward that read it");
+        return (kernel.Grad!.ToArray(), other.Grad!.ToArray(), padded, convolved);
+    }
+
+    [Test]
+    public void ValuesTheForwardGaveUpAreFreedOnceNoBackwardReadsThem()
+    {
+        var kept = ConvAddStep(release: false);
+        var released = ConvAddStep(release: true);
+        Assert.That(released.DKernel, Is.EqualTo(kept.DKernel));
+        Assert.That(released.DOther, Is.EqualTo(kept.DOther));
+        Assert.That(kept.Padded.Value.IsDisposed, Is.True, "the tape's dispose frees what it owns");
+    }
+
+    [Test]
+    public void KeptValuesAndViewsAreNeverReleasedEarly()
+    {
+        var x = new Variable<float>(Tensor<float>.Ones(new Shape(2, 3)), requiresGrad: true);
+        using var tape = new Tape();
+        var doubled = Ops.Add(x, x);
+        var viewed = Ops.Add(x, x);
+        var flat = Ops.Flatten(viewed);
+        tape.Keep(doubled);
+        tape.ReleaseWhenUnneeded(doubled);
+        tape.ReleaseWhenUnneeded(viewed);
+        Assert.That(doubled.Value.IsDisposed, Is.False);
+        Assert.That(viewed.Value.IsDisposed, Is.False, "released a value a reshape view still reads");
+        Assert.That(flat.Value.ToArray(), Is.EqualTo(new float[6].Select(_ => 2f)));
+    }
+
+    [Test]
+    public void ALeafsGradientIsReportedCompleteOnceAfterItsLastContribution()
+    {
+        var shared = new Variable<float>(Tensor<float>.FromArray([2f, 3f], new Shape(2)), requiresGrad: true);
+        var once = new Variable<float>(Tensor<float>.FromArray([5f, 7f], new Shape(2)), requiresGrad: true);
+        var unused = new Variable<float>(Tensor<float>.Ones(new Shape(2)), requiresGrad: true);
+        var reports = new List<(string Name, float[] Grad)>();
+        using var tape = new Tape();
+        // shared feeds two products, so its gradient is final only after both backwards.
+        var a = Ops.Multiply(shared, once);
+        var b = Ops.Multiply(shared, shared);
+        var loss = Ops.Sum(Ops.Add(a, b));
+        _ = Ops.Multiply(unused, unused);
+        tape.Backward(loss, v => reports.Add((v == shared ? "shared" : v == once ? "once" : "unused", v.Grad!.ToArray())));
+        Assert.That(reports.Select(r => r.Name), Is.EquivalentTo(new[] { "shared", "once" }));
+        // d/dshared (shared * once + shared^2) = once + 2 shared: the full sum, not a part of it.
+        Assert.That(reports.Single(r => r.Name == "shared").Grad, Is.EqualTo(new[] { 9f, 13f }));
+        Assert.That(reports.Single(r => r.Name == "once").Grad, Is.EqualTo(new[] { 2f, 3f }));
+    }
 }

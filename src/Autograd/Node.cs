@@ -17,6 +17,18 @@ public abstract class Node
 
     internal abstract bool OutputHasGrad { get; }
     internal abstract void ReleaseOutputGrad();
+
+    /// <summary>Counts, on each value <see cref="Backward"/> will read, one more pending reader.</summary>
+    internal abstract void HoldValues();
+
+    /// <summary>
+    /// After this node's backward (or its skipping): the values it read lose a reader (the
+    /// tape may then release them), and its parameters one pending contribution.
+    /// </summary>
+    internal abstract void DoneWithValues(Tape tape);
+
+    /// <summary>Counts this node's reads of leaves that need a gradient (zeroing the counts first when <paramref name="reset"/>).</summary>
+    internal abstract void CountLeafUses(bool reset);
 }
 
 /// <summary>A node whose inputs and output are variables of T.</summary>
@@ -33,5 +45,45 @@ public abstract class Node<T> : Node where T : unmanaged, IFloatingPointIeee754<
     internal override void ReleaseOutputGrad()
     {
         if (Output.IsIntermediate && !Output.RetainsGrad) Output.ReleaseGrad();
+    }
+
+    /// <summary>
+    /// Whether <see cref="Node.Backward"/> reads the value of input <paramref name="index"/>
+    /// (a convolution reads its input, not its bias). The tape keeps an intermediate's buffer
+    /// while a pending backward reads it, and may return it to the pool once none does and
+    /// the forward pass is done with it (see <see cref="Tape.ReleaseWhenUnneeded{T}"/>).
+    /// Override only to say false: true, the default, is always safe.
+    /// </summary>
+    protected internal virtual bool ReadsInputValue(int index) => true;
+
+    /// <summary>Whether <see cref="Node.Backward"/> reads the output's value (a ReLU's mask does).</summary>
+    protected internal virtual bool ReadsOutputValue => true;
+
+    internal override void HoldValues()
+    {
+        for (int i = 0; i < Inputs.Length; i++)
+            if (ReadsInputValue(i)) Inputs[i].PendingReaders++;
+        if (ReadsOutputValue) Output.PendingReaders++;
+    }
+
+    internal override void DoneWithValues(Tape tape)
+    {
+        for (int i = 0; i < Inputs.Length; i++)
+        {
+            var input = Inputs[i];
+            if (ReadsInputValue(i) && --input.PendingReaders == 0) tape.ReleaseIfUnneeded(input);
+            if (!input.IsIntermediate && input.RequiresGrad && --input.PendingContributions == 0) tape.GradientComplete(input);
+        }
+        if (ReadsOutputValue && --Output.PendingReaders == 0) tape.ReleaseIfUnneeded(Output);
+    }
+
+    internal override void CountLeafUses(bool reset)
+    {
+        foreach (var input in Inputs)
+            if (!input.IsIntermediate && input.RequiresGrad)
+            {
+                if (reset) input.PendingContributions = 0;
+                else input.PendingContributions++;
+            }
     }
 }

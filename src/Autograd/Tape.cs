@@ -58,6 +58,7 @@ public sealed class Tape : IDisposable
         if (_current != null)
         {
             v.IsIntermediate = true;
+            v.Owner = _current;
             _current._owned.Add(v);
         }
         return v;
@@ -73,7 +74,36 @@ public sealed class Tape : IDisposable
         node.Output = output;
         node.Inputs = inputs;
         output.RequiresGrad = true;
+        node.HoldValues();
         _current!._nodes.Add(node);
+    }
+
+    /// <summary>
+    /// Says the caller's forward pass will not read <paramref name="v"/> again: its buffer goes
+    /// back to the pool as soon as no recorded backward needs it (at once if none does, else
+    /// after the last such node's backward), so later ops of the same step reuse it. A model
+    /// calls this for each layer output after its last consumer, which keeps a training step's
+    /// memory to what backward reads, and an inference pass's to a few live activations.
+    /// Variables this tape does not own, kept ones, and reshape views (and what they view)
+    /// are left alone.
+    /// </summary>
+    public void ReleaseWhenUnneeded<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        v.ForwardDone = true;
+        ReleaseIfUnneeded(v);
+    }
+
+    internal void ReleaseIfUnneeded<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (v.ForwardDone && v.PendingReaders == 0 && v.Owner == this && v.ViewOf == null && !v.HasViews && !_kept.Contains(v))
+            v.Value.Dispose();
+    }
+
+    Delegate? _gradientComplete;
+
+    internal void GradientComplete<T>(Variable<T> leaf) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (_gradientComplete is Action<Variable<T>> complete && leaf.Grad != null) complete(leaf);
     }
 
     /// <summary>
@@ -106,10 +136,26 @@ public sealed class Tape : IDisposable
     }
 
     /// <summary>
-    /// Back-propagates from any output, given dLoss/dOutput (<paramref name="seed"/>, same
-    /// shape). Gradients of intermediates are released as soon as they are spent.
+    /// Back-propagates from a scalar loss, calling <paramref name="gradientComplete"/> on each
+    /// leaf (a parameter) as soon as its gradient is final: every recorded node that reads it
+    /// has run its backward, so no later node reads its value either. An optimizer can update
+    /// the parameter and release its gradient there (see Optimizer.Minimize), so the step never
+    /// holds every parameter's gradient at once.
     /// </summary>
-    public void Backward<T>(Variable<T> output, Tensor<T> seed) where T : unmanaged, IFloatingPointIeee754<T>
+    public void Backward<T>(Variable<T> loss, Action<Variable<T>> gradientComplete) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (loss.Value.Length != 1) throw new ArgumentException($"Backward(loss) needs a scalar; got shape {loss.Shape}.");
+        using var seed = Tensor<T>.Ones(loss.Shape, loss.Value.Device);
+        Backward(loss, seed, gradientComplete);
+    }
+
+    /// <summary>
+    /// Back-propagates from any output, given dLoss/dOutput (<paramref name="seed"/>, same
+    /// shape). Gradients of intermediates are released as soon as they are spent, and values
+    /// the forward pass gave up (<see cref="ReleaseWhenUnneeded{T}"/>) once the last backward
+    /// that reads them has run. <paramref name="gradientComplete"/>: as in <see cref="Backward{T}(Variable{T}, Action{Variable{T}})"/>.
+    /// </summary>
+    public void Backward<T>(Variable<T> output, Tensor<T> seed, Action<Variable<T>>? gradientComplete = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!IsRecording) throw new InvalidOperationException("this tape is in inference mode and recorded nothing");
@@ -126,13 +172,23 @@ public sealed class Tape : IDisposable
             if (accumulate) grad.Backend.Axpy(T.One, seed, grad);
             else grad.Backend.Copy(seed, grad);
         }
-        for (int i = _nodes.Count - 1; i >= 0; i--)
+        foreach (var node in _nodes) node.CountLeafUses(reset: true);
+        foreach (var node in _nodes) node.CountLeafUses(reset: false);
+        _gradientComplete = gradientComplete;
+        try
         {
-            var node = _nodes[i];
-            if (!node.OutputHasGrad) continue;
-            node.Backward();
-            node.ReleaseOutputGrad();
+            for (int i = _nodes.Count - 1; i >= 0; i--)
+            {
+                var node = _nodes[i];
+                if (node.OutputHasGrad)
+                {
+                    node.Backward();
+                    node.ReleaseOutputGrad();
+                }
+                node.DoneWithValues(this);
+            }
         }
+        finally { _gradientComplete = null; }
         // Not made on this tape, so no node here released it: the variable keeps a copy.
         if (output.GradIsBorrowed) output.OwnGrad();
     }

@@ -29,6 +29,17 @@ public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPoin
     /// <summary>Keep this intermediate's gradient after backward (leaves always keep theirs).</summary>
     public bool RetainsGrad { get; set; }
 
+    /// <summary>The tape that owns this intermediate's buffer (null for leaves and outputs made with no tape).</summary>
+    internal Tape? Owner { get; set; }
+    /// <summary>True once a reshape view shares this value's storage: then it is never released early.</summary>
+    internal bool HasViews { get; set; }
+    /// <summary>Recorded nodes whose backward has yet to read this value.</summary>
+    internal int PendingReaders { get; set; }
+    /// <summary>The forward pass has said it will not read this value again (<see cref="Tape.ReleaseWhenUnneeded{T}"/>).</summary>
+    internal bool ForwardDone { get; set; }
+    /// <summary>For a leaf during a backward pass: recorded nodes that have yet to add to its gradient.</summary>
+    internal int PendingContributions { get; set; }
+
     /// <summary>The gradient buffer, created as zeros on first use: backward rules add into it.</summary>
     public Tensor<T> EnsureGrad() => Grad ??= Tensor<T>.Zeros(Value.Shape, Value.Device);
 

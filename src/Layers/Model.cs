@@ -74,9 +74,20 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     internal Variable<T> Run(Variable<T> x, bool logits)
     {
         CheckInput(x.Shape);
+        int count = _schedule.Length;
         // One slot per scheduled node; a node's inputs are read from the slots of its inputs.
-        var values = new Variable<T>[_schedule.Length];
-        for (int n = 0; n < _schedule.Length; n++)
+        var values = new Variable<T>[count];
+        // A ReLU folded into its batch norm passes the batch norm's variable on: both slots
+        // are one value, whose uses are counted on the batch norm's slot (its owner).
+        var owner = new int[count];
+        var usesLeft = new int[count];
+        var tape = Tape.Current;
+        for (int n = 0; n < count; n++)
+        {
+            owner[n] = Folded(_schedule[n]) ? owner[_inputSlots[n][0]] : n;
+            if (!Folded(_schedule[n])) foreach (int s in _inputSlots[n]) usesLeft[owner[s]]++;
+        }
+        for (int n = 0; n < count; n++)
         {
             var node = _schedule[n];
             if (node == Input)
@@ -88,12 +99,23 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             var inputs = new Variable<T>[slots.Length];
             for (int i = 0; i < inputs.Length; i++) inputs[i] = values[slots[i]];
             if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
-            else if (FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node)) values[n] = inputs[0];
+            else if (Folded(node))
+            {
+                values[n] = inputs[0];
+                continue;
+            }
             else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
             else values[n] = node.Layer.Invoke(inputs);
+            // Outputs this pass will not read again go back to the tape, which frees those
+            // that no backward reads (an Add's inputs, a batch norm's output) at once.
+            if (tape == null) continue;
+            foreach (int s in slots)
+                if (--usesLeft[owner[s]] == 0 && _schedule[owner[s]] != Input) tape.ReleaseWhenUnneeded(values[owner[s]]);
         }
         return values[^1];
     }
+
+    bool Folded(SymbolicTensor<T> node) => FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node);
 
     /// <summary>Every node between input and output, in an order where inputs come first (the output last).</summary>
     internal IReadOnlyList<SymbolicTensor<T>> Nodes => _schedule;

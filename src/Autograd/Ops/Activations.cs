@@ -24,6 +24,8 @@ public static partial class Ops
     /// <summary>dX += dY * f'(X), where f' is written in terms of the output Y.</summary>
     sealed class UnaryNode<T>(UnaryFunction f) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        protected internal override bool ReadsInputValue(int index) => false;
+
         public override void Backward()
         {
             var dx = Inputs[0].GradForWrite(out bool accumulate);

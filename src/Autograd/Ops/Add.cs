@@ -11,6 +11,9 @@ public static partial class Ops
 
     sealed class AddNode<T>(Broadcast bc) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        protected internal override bool ReadsInputValue(int index) => false;
+        protected internal override bool ReadsOutputValue => false;
+
         public override void Backward()
         {
             // dA += dY; dB += dY summed over the repeats of the broadcast operand.

@@ -48,6 +48,10 @@ public static partial class Ops
     /// <summary>The saved statistics' buffers belong to the tape (see Tape.Adopt).</summary>
     sealed class BatchNormNode<T>(bool training, bool relu, Tensor<T> mean, Tensor<T> invStd) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // x and gamma (not beta); the output only for a fused ReLU's mask.
+        protected internal override bool ReadsInputValue(int index) => index < 2;
+        protected internal override bool ReadsOutputValue => relu;
+
         public override void Backward()
         {
             var (x, gamma, beta) = (Inputs[0], Inputs[1], Inputs[2]);

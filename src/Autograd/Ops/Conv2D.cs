@@ -44,6 +44,10 @@ public static partial class Ops
 
     sealed class Conv2DNode<T>(ConvGeometry g, bool relu) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // dX needs the kernel, dW the input; the output only for a fused ReLU's mask.
+        protected internal override bool ReadsInputValue(int index) => index < 2;
+        protected internal override bool ReadsOutputValue => relu;
+
         public override void Backward()
         {
             var (x, kernel) = (Inputs[0], Inputs[1]);

@@ -46,6 +46,9 @@ public static partial class Ops
 
     sealed class ZeroPadNode<T>(ConvGeometry g) : Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
+        protected internal override bool ReadsInputValue(int index) => false;
+        protected internal override bool ReadsOutputValue => false;
+
         public override void Backward()
         {
             var dx = Inputs[0].GradForWrite(out bool accumulate);

@@ -22,6 +22,7 @@ public static partial class Ops
         }
         var y = Tape.Output(x.Value.Reshape(new Shape(dims)));
         y.ViewOf = x;
+        x.HasViews = true;
         Tape.Record(new ReshapeNode<T>(), y, x);
         return y;
     }
