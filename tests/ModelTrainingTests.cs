@@ -109,4 +109,28 @@ public class ModelTrainingTests
         var fewerTargets = Tensor<float>.Zeros(new Shape(7, 4));
         Assert.That(Assert.Throws<ArgumentException>(() => model.Fit(x, fewerTargets))!.Message, Does.Contain("8 inputs but 7 targets"));
     }
+
+    [Test]
+    public void AWarmResNet50TrainingStepAllocatesNoBuffersAndKeepsNoGradients()
+    {
+        var model = ResNetModels.ResNet50<float>((64, 64, 3), 6);
+        model.Compile("adam");
+        var rng = new Rng(8);
+        using var x = Initializers.Uniform<float>(new Shape(32, 64, 64, 3), 0, 1, rng);
+        using var y = Tensor<float>.Zeros(new Shape(32, 6));
+        for (int i = 0; i < 32; i++) y[i, i % 6] = 1;
+        var pool = TensorPool<float>.Shared;
+        for (int i = 0; i < 2; i++) model.TrainOnBatch(x, y);
+        long buffers = pool.Allocations, outstanding = pool.Outstanding;
+        long bytes = GC.GetTotalAllocatedBytes(precise: true);
+        const int steps = 2;
+        for (int i = 0; i < steps; i++) model.TrainOnBatch(x, y);
+        long perStep = (GC.GetTotalAllocatedBytes(precise: true) - bytes) / steps;
+        Assert.That(pool.Allocations, Is.EqualTo(buffers), "a warm step made new tensor buffers");
+        Assert.That(pool.Outstanding, Is.EqualTo(outstanding), "a step kept buffers it should have returned");
+        // The smallest activation at batch 32 is 1 MB (2x2x2048 floats an image): any tensor made
+        // outside the pool would show. What is left is the tape's bookkeeping.
+        Assert.That(perStep, Is.LessThan(1 << 20), $"{perStep} bytes allocated a step");
+        Assert.That(model.Parameters.Where(p => p.Grad != null).Select(p => p.Name), Is.Empty, "gradients kept between steps");
+    }
 }

@@ -72,4 +72,52 @@ public class OptimizerTests
         Assert.Throws<ArgumentException>(() => new Sgd<float>([w], momentum: 1.5));
         Assert.Throws<ArgumentException>(() => new Adam<float>([new Variable<float>(Tensor<float>.Zeros(new Shape(1)))]));
     }
+
+    /// <summary>Three steps of a two-layer net with a weight used twice, by Minimize or by Backward then Step.</summary>
+    static double[][] TrainThreeSteps(Func<IEnumerable<Variable<double>>, Optimizer<double>> make, bool minimize)
+    {
+        var w1 = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(6, 8), new Rng(11)), requiresGrad: true);
+        var w2 = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(8, 8), new Rng(12)), requiresGrad: true);
+        var w3 = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(8, 3), new Rng(13)), requiresGrad: true);
+        var idle = new Variable<double>(Initializers.GlorotUniform<double>(new Shape(3, 3), new Rng(14)), requiresGrad: true);
+        var x = new Variable<double>(Initializers.Uniform<double>(new Shape(5, 6), -1, 1, new Rng(15)));
+        var t = new Variable<double>(Tensor<double>.FromArray([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0], new Shape(5, 3)));
+        var optimizer = make([w1, w2, w3, idle]);
+        for (int step = 0; step < 3; step++)
+        {
+            using var tape = new Tape();
+            // w2 twice: its update must wait for both contributions.
+            var h = Ops.Relu(Ops.MatMul(Ops.Relu(Ops.MatMul(Ops.Relu(Ops.MatMul(x, w1)), w2)), w2));
+            var loss = Ops.SoftmaxCrossEntropy(Ops.MatMul(h, w3), t);
+            if (minimize) optimizer.Minimize(tape, loss);
+            else
+            {
+                tape.Backward(loss);
+                optimizer.Step();
+                optimizer.ZeroGrad();
+            }
+        }
+        Assert.That(optimizer.Iterations, Is.EqualTo(3));
+        if (minimize) Assert.That(new[] { w1, w2, w3 }.All(w => w.Grad == null), Is.True, "Minimize kept a gradient");
+        return [w1.Value.ToArray(), w2.Value.ToArray(), w3.Value.ToArray(), idle.Value.ToArray()];
+    }
+
+    [TestCase("adam")]
+    [TestCase("sgd")]
+    [TestCase("sgd-momentum")]
+    public void MinimizeUpdatesExactlyAsBackwardThenStep(string kind)
+    {
+        Func<IEnumerable<Variable<double>>, Optimizer<double>> make = kind switch
+        {
+            "adam" => ps => new Adam<double>(ps, learningRate: 0.01),
+            "sgd" => ps => new Sgd<double>(ps, learningRate: 0.1),
+            _ => ps => new Sgd<double>(ps, learningRate: 0.1, momentum: 0.9, nesterov: true),
+        };
+        var stepped = TrainThreeSteps(make, minimize: false);
+        var minimized = TrainThreeSteps(make, minimize: true);
+        var initial = TrainThreeSteps(ps => new Sgd<double>(ps, learningRate: 1e-300), minimize: false);
+        for (int i = 0; i < stepped.Length; i++) Assert.That(minimized[i], Is.EqualTo(stepped[i]), $"weight {i}");
+        Assert.That(stepped[1], Is.Not.EqualTo(initial[1]).Within(1e-6), "the twice-used weight did not move");
+        Assert.That(stepped[3], Is.EqualTo(initial[3]), "a weight the loss does not reach moved");
+    }
 }

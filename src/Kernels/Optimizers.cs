@@ -44,6 +44,32 @@ public static class OptimizerKernels
         for (; i < n; i++) AdamScalar(ref Unsafe.Add(ref ws, i), Unsafe.Add(ref gs, i), ref Unsafe.Add(ref ms, i), ref Unsafe.Add(ref vs, i), stepSize, beta1, beta2, epsilon);
     }
 
+    /// <summary>
+    /// <see cref="Adam{T}"/> split over the thread team when the parameter is large: the update
+    /// is four streams in and three out, and one core alone moves them at about half the speed
+    /// two do (a ResNet-50's update is about 0.7 GB of traffic a step).
+    /// </summary>
+    public static unsafe void AdamOnTeam<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> m, Span<T> v, T stepSize, T beta1, T beta2, T epsilon)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckState(w.Length, g.Length, m.Length, v.Length);
+        fixed (T* pw = w) fixed (T* pg = g) fixed (T* pm = m) fixed (T* pv = v)
+            TeamFor.Run(w.Length, new AdamBody<T>(pw, pg, pm, pv, stepSize, beta1, beta2, epsilon), minimumPerMember: ParallelGrain);
+    }
+
+    /// <summary>Elements per team member below which an update stays on one core.</summary>
+    const int ParallelGrain = 32 * 1024;
+
+    unsafe readonly struct AdamBody<T>(T* w, T* g, T* m, T* v, T stepSize, T beta1, T beta2, T epsilon) : IRangeBody
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int n = end - start;
+            Adam(new Span<T>(w + start, n), new ReadOnlySpan<T>(g + start, n), new Span<T>(m + start, n), new Span<T>(v + start, n), stepSize, beta1, beta2, epsilon);
+        }
+    }
+
     public static void AdamReference<T>(Span<T> w, ReadOnlySpan<T> g, Span<T> m, Span<T> v, T stepSize, T beta1, T beta2, T epsilon)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

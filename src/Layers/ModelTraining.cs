@@ -48,7 +48,7 @@ public sealed partial class Model<T>
     public IReadOnlyList<EpochLog> Fit(Tensor<T> x, Tensor<T> y, int epochs = 1, int batchSize = 32, bool shuffle = true,
         (Tensor<T> X, Tensor<T> Y)? validation = null, ulong seed = 0, TextWriter? log = null, Action<EpochLog>? onEpochEnd = null)
     {
-        var optimizer = Optimizer;
+        _ = Optimizer; // not compiled: say so before reading any data
         CheckData(x, y, "training");
         if (validation is { } v) CheckData(v.X, v.Y, "validation");
         if (epochs < 1 || batchSize < 1) throw new ArgumentException($"epochs {epochs} and batch size {batchSize} must be at least 1");
@@ -70,16 +70,9 @@ public sealed partial class Model<T>
                 int b = Math.Min(batchSize, n - start);
                 using var xb = Gather(x, order.AsSpan(start, b));
                 using var yb = Gather(y, order.AsSpan(start, b));
-                using (var tape = new Tape())
-                {
-                    var logits = Run(new Variable<T>(xb), logits: true);
-                    var loss = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb));
-                    lossSum += double.CreateChecked(loss.Value.Span[0]) * b;
-                    correct += Correct(logits.Value, yb);
-                    tape.Backward(loss);
-                }
-                optimizer.Step();
-                optimizer.ZeroGrad();
+                var (batchLoss, batchAccuracy) = TrainOnBatch(xb, yb);
+                lossSum += batchLoss * b;
+                correct += batchAccuracy * b;
                 seen += b;
                 progress?.Update(seen, clock.Elapsed, $" - loss: {lossSum / seen:F4} - acc: {correct / seen:F4}", final: false);
             }
@@ -93,6 +86,33 @@ public sealed partial class Model<T>
             onEpochEnd?.Invoke(entry);
         }
         return history;
+    }
+
+    /// <summary>
+    /// Keras' train_on_batch: one optimizer step on x [B, ...input] with targets y [B, classes]
+    /// (forward in training mode, categorical cross-entropy, backward, the optimizer's update);
+    /// returns the batch's mean loss and accuracy before the update.
+    /// </summary>
+    public (double Loss, double Accuracy) TrainOnBatch(Tensor<T> x, Tensor<T> y)
+    {
+        var optimizer = Optimizer;
+        CheckData(x, y, "training");
+        bool training = Training;
+        Training = true;
+        try
+        {
+            double loss, accuracy;
+            using (var tape = new Tape())
+            {
+                var logits = Run(new Variable<T>(x), logits: true);
+                var lossVariable = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(y));
+                loss = double.CreateChecked(lossVariable.Value.Span[0]);
+                accuracy = (double)Correct(logits.Value, y) / x.Shape[0];
+                optimizer.Minimize(tape, lossVariable);
+            }
+            return (loss, accuracy);
+        }
+        finally { Training = training; }
     }
 
     /// <summary>Keras' evaluate: mean categorical cross-entropy and accuracy over x, y, batch norm in inference mode.</summary>

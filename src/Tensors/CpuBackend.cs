@@ -155,7 +155,7 @@ public sealed class CpuBackend : IBackend
             reluOutput == null ? default : reluOutput.Span, accumulateDx);
 
     public void Adam<T>(Tensor<T> w, Tensor<T> g, Tensor<T> m, Tensor<T> v, T stepSize, T beta1, T beta2, T epsilon) where T : unmanaged, IFloatingPointIeee754<T>
-        => OptimizerKernels.Adam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);
+        => OptimizerKernels.AdamOnTeam<T>(w.Span, g.Span, m.Span, v.Span, stepSize, beta1, beta2, epsilon);
 
     public void Sgd<T>(Tensor<T> w, Tensor<T> g, Tensor<T> velocity, T learningRate, T momentum, bool nesterov) where T : unmanaged, IFloatingPointIeee754<T>
         => OptimizerKernels.Sgd<T>(w.Span, g.Span, velocity.Span, learningRate, momentum, nesterov);

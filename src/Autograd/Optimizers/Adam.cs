@@ -26,16 +26,18 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
     public double Beta2 { get; }
     public double Epsilon { get; }
 
-    public override void Step()
+    double _stepSize;
+
+    protected override void BeginStep()
     {
         Iterations++;
         double t = Iterations;
-        double stepSize = LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, t)) / (1 - Math.Pow(Beta1, t));
-        for (int i = 0; i < Parameters.Count; i++)
-        {
-            var p = Parameters[i];
-            if (p.Grad == null) continue;
-            p.Value.Backend.Adam(p.Value, p.Grad, _m[i], _v[i], T.CreateChecked(stepSize), T.CreateChecked(Beta1), T.CreateChecked(Beta2), T.CreateChecked(Epsilon));
-        }
+        _stepSize = LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, t)) / (1 - Math.Pow(Beta1, t));
+    }
+
+    protected override void Update(int index)
+    {
+        var p = Parameters[index];
+        p.Value.Backend.Adam(p.Value, p.Grad!, _m[index], _v[index], T.CreateChecked(_stepSize), T.CreateChecked(Beta1), T.CreateChecked(Beta2), T.CreateChecked(Epsilon));
     }
 }

@@ -23,15 +23,12 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     public double Momentum { get; }
     public bool Nesterov { get; }
 
-    public override void Step()
+    protected override void BeginStep() => Iterations++;
+
+    protected override void Update(int index)
     {
-        Iterations++;
-        for (int i = 0; i < Parameters.Count; i++)
-        {
-            var p = Parameters[i];
-            if (p.Grad == null) continue;
-            var velocity = Momentum == 0 ? p.Grad : _velocity[i];
-            p.Value.Backend.Sgd(p.Value, p.Grad, velocity, T.CreateChecked(LearningRate), T.CreateChecked(Momentum), Nesterov);
-        }
+        var p = Parameters[index];
+        var velocity = Momentum == 0 ? p.Grad! : _velocity[index];
+        p.Value.Backend.Sgd(p.Value, p.Grad!, velocity, T.CreateChecked(LearningRate), T.CreateChecked(Momentum), Nesterov);
     }
 }
