@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Engine.Layers;
 using Engine.ResNet.Data;
@@ -194,4 +195,32 @@ public class CliTests
         Assert.That(outcome.Out, Does.Contain("Non-trainable params: 53,120"));
         Assert.That(outcome.Out, Does.Contain("res2a_branch2a (Conv2D)"));
     }
+
+    [Test]
+    public void BenchMeasuresEachBatchSizeInItsOwnProcess()
+    {
+        var outcome = Resnet(_temp.Path, "bench", "--batch", "2", "--batch", "1", "--steps", "1", "--warmup", "0", "--no-pytorch");
+        Assert.That(outcome.ExitCode, Is.EqualTo(0), outcome.Error + outcome.Out);
+        Assert.That(outcome.Out, Does.Contain("PyTorch: skipped (--no-pytorch)"));
+        var rows = outcome.Out.Split('\n').Where(l => l.StartsWith("engine ")).ToArray();
+        Assert.That(rows, Has.Length.EqualTo(2), outcome.Out);
+        foreach (var row in rows)
+        {
+            // img/s, GFLOP/s, % of peak for training and inference, then the peak RSS.
+            var cells = row.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(cells, Has.Length.EqualTo(9), row);
+            Assert.That(double.Parse(cells[1], CultureInfo.InvariantCulture), Is.GreaterThan(0), row);
+            Assert.That(double.Parse(cells[4], CultureInfo.InvariantCulture), Is.GreaterThan(double.Parse(cells[1], CultureInfo.InvariantCulture)), "inference is faster than a training step");
+            Assert.That(cells[8], Is.EqualTo("MB"));
+            Assert.That(double.Parse(cells[7], CultureInfo.InvariantCulture), Is.InRange(100, 2000), row);
+        }
+        // 23.6 M float32 weights and batch-norm statistics, and Adam's two moments of the 23.5 M trainable ones.
+        Assert.That(outcome.Out, Does.Contain("= weights 90 + Adam 180 + training step"));
+        Assert.That(outcome.Out, Does.Match(@"batch 2 +train img/s"));
+        Assert.That(outcome.Out, Does.Match(@"batch 1 +train img/s"));
+    }
+
+    [Test]
+    public void BenchRefusesABatchOfZero() =>
+        AssertOneErrorLine(Resnet(_temp.Path, "bench", "--batch", "0"), "--batch must be at least 1, not 0", "resnet bench --help");
 }

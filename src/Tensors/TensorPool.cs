@@ -20,6 +20,8 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
 
     /// <summary>Arrays created because none of the length was free.</summary>
     public long Allocations { get; private set; }
+    /// <summary>Bytes of every array created (free ones still count until <see cref="Trim"/>): the memory tensors hold.</summary>
+    public long BytesAllocated { get; private set; }
     /// <summary>Total calls to <see cref="Rent"/>.</summary>
     public long Rents { get; private set; }
     /// <summary>Arrays currently rented and not yet returned.</summary>
@@ -45,6 +47,7 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
             Outstanding++;
             if (_free.TryGetValue(length, out var stack) && stack.Count > 0) return stack.Pop();
             Allocations++;
+            BytesAllocated += (long)(length + Slack) * Unsafe.SizeOf<T>();
         }
         return GC.AllocateUninitializedArray<T>(length + Slack, pinned: true);
     }
@@ -75,6 +78,10 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
     /// <summary>Drops every free buffer (lets the GC reclaim them).</summary>
     public void Trim()
     {
-        lock (_gate) _free.Clear();
+        lock (_gate)
+        {
+            foreach (var (length, stack) in _free) BytesAllocated -= (long)stack.Count * (length + Slack) * Unsafe.SizeOf<T>();
+            _free.Clear();
+        }
     }
 }

@@ -20,6 +20,7 @@ static class Program
             TrainCommand.Create(),
             PredictCommand.Evaluate(),
             PredictCommand.Predict(),
+            BenchCommand.Create(),
         };
         var parsed = root.Parse(args);
         // System.CommandLine would print the whole help after a parse error; one line saying which
