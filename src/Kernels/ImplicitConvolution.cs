@@ -61,7 +61,7 @@ public static unsafe class ImplicitConvolution
         job.EnsureMembers(team.Size);
         int nr = 2 * W.Count;
         int packedLength = Gemm.RoundUp(g.Patch * Gemm.RoundUp(filters, nr), 64 / Unsafe.SizeOf<T>());
-        int copies = Job<T, W>.PrivateWeights(g, team.Size) ? team.Size : 1;
+        int copies = Job<T, W>.PrivateWeights(g, filters, team.Size) ? team.Size : 1;
         var packedWeights = ThreadScratch.Get(ref job.PackedWeights, copies * packedLength + 64 / Unsafe.SizeOf<T>());
         // The epilogue reads whole NR-wide bias vectors: a copy padded with zeros to a whole panel.
         T[]? biasBuffer = null;
@@ -197,8 +197,16 @@ public static unsafe class ImplicitConvolution
         /// </summary>
         const int InPlaceMaxPanels = 4;
 
-        /// <summary>Whether each member packs a private copy of the weights (the team splits output rows).</summary>
-        public static bool PrivateWeights(in ConvGeometry g, int threads) => threads > 1 && (g.Rows + Gemm.MR - 1) / Gemm.MR >= 4 * threads;
+        /// <summary>
+        /// Whether each member packs a private copy of the weights (the team splits output rows)
+        /// rather than packing and using only its share of the column panels. A private copy
+        /// costs every other member a pass over all the weights (Patch x filters); a column
+        /// split costs it a pass over every window (Rows x Patch): the copy is cheaper only
+        /// when there are more rows than filters, as in the early, wide stages. The late ones
+        /// (512 filters on 128 rows at 2x2) would pack 9 MB twice for 1.5 ms of arithmetic.
+        /// </summary>
+        public static bool PrivateWeights(in ConvGeometry g, int filters, int threads) =>
+            threads > 1 && (g.Rows + Gemm.MR - 1) / Gemm.MR >= 4 * threads && (filters <= g.Rows || filters < 2 * threads * 2 * W.Count);
 
         /// <summary>One slot per team member in the per-member buffers (sized by the calling thread, before the job runs).</summary>
         public void EnsureMembers(int members)
@@ -252,7 +260,7 @@ public static unsafe class ImplicitConvolution
             int nr = 2 * W.Count, rows = _g.Rows;
             int colPanels = (_filters + nr - 1) / nr;
             // Like the GEMM: split rows when there are enough MR panels, else the column panels.
-            bool splitRows = PrivateWeights(_g, threads);
+            bool splitRows = PrivateWeights(_g, _filters, threads);
             // Split by rows, every member packs all the weights into a copy of its own: reading
             // panels another core just wrote, after waiting for it, cost more than packing twice.
             // Split by column panels, a member computes with only the panels it packed itself.
