@@ -5,7 +5,7 @@ namespace Engine.Autograd;
 
 /// <summary>
 /// Reverse-mode tape. While a tape is current (<c>using var tape = new Tape();</c>), every op
-/// records a node; <see cref="Backward{T}(Variable{T})"/> replays them in reverse and leaves
+/// records a node; <see cref="Backward{T}(Variable{T}, Action{Variable{T}})"/> replays them in reverse and leaves
 /// dLoss/dX in each leaf's Grad. The tape also owns the op outputs made under it: disposing
 /// it returns their buffers to the pool, so a training step built as
 /// <c>using (new Tape()) { forward; backward; }</c> reuses the same memory every step.
@@ -127,24 +127,16 @@ public sealed class Tape : IDisposable
         return true;
     }
 
-    /// <summary>Back-propagates from a scalar loss (dLoss/dLoss = 1).</summary>
-    public void Backward<T>(Variable<T> loss) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Back-propagates from a scalar loss (dLoss/dLoss = 1). <paramref name="gradientComplete"/>,
+    /// when given, is called on each leaf (a parameter) as soon as its gradient is final: every
+    /// recorded node that reads it has run its backward, so no later node reads its value
+    /// either. An optimizer can update the parameter and release its gradient there (see
+    /// Optimizer.Minimize), so the step never holds every parameter's gradient at once.
+    /// </summary>
+    public void Backward<T>(Variable<T> loss, Action<Variable<T>>? gradientComplete = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (loss.Value.Length != 1) throw new ArgumentException($"Backward(loss) needs a scalar; got shape {loss.Shape}. Pass a seed gradient for other outputs.");
-        using var seed = Tensor<T>.Ones(loss.Shape, loss.Value.Device);
-        Backward(loss, seed);
-    }
-
-    /// <summary>
-    /// Back-propagates from a scalar loss, calling <paramref name="gradientComplete"/> on each
-    /// leaf (a parameter) as soon as its gradient is final: every recorded node that reads it
-    /// has run its backward, so no later node reads its value either. An optimizer can update
-    /// the parameter and release its gradient there (see Optimizer.Minimize), so the step never
-    /// holds every parameter's gradient at once.
-    /// </summary>
-    public void Backward<T>(Variable<T> loss, Action<Variable<T>> gradientComplete) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (loss.Value.Length != 1) throw new ArgumentException($"Backward(loss) needs a scalar; got shape {loss.Shape}.");
         using var seed = Tensor<T>.Ones(loss.Shape, loss.Value.Device);
         Backward(loss, seed, gradientComplete);
     }

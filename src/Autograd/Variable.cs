@@ -4,7 +4,7 @@ using Engine.Tensors;
 namespace Engine.Autograd;
 
 /// <summary>
-/// A tensor as the tape sees it: a value, and a gradient filled in by <see cref="Tape.Backward{T}(Variable{T})"/>.
+/// A tensor as the tape sees it: a value, and a gradient filled in by <see cref="Tape.Backward{T}(Variable{T}, Action{Variable{T}})"/>.
 /// Leaves are made by the user (inputs, parameters); every op returns a new variable.
 /// </summary>
 public sealed class Variable<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>

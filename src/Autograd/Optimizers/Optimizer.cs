@@ -37,7 +37,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// Back-propagates <paramref name="loss"/> on <paramref name="tape"/> and applies this
     /// step's update to each parameter the moment its gradient is final, then releases that
-    /// gradient. The result is <see cref="Step"/> after <see cref="Tape.Backward{T}(Variable{T})"/>
+    /// gradient. The result is <see cref="Step"/> after <see cref="Tape.Backward{T}(Variable{T}, Action{Variable{T}})"/>
     /// exactly (a parameter is updated only once no backward left reads it), but the gradients
     /// are never all alive together: a network's weight gradients, as large as its weights,
     /// stop counting towards its peak memory. Parameters the loss does not reach are left

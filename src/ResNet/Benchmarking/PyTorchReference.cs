@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 
@@ -21,14 +20,14 @@ public static class PyTorchReference
     public static string? Unavailable(string python, string script)
     {
         if (!File.Exists(script)) return $"no PyTorch reference script at {script}";
-        var (code, output) = Execute(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
+        var (code, output) = ChildProcess.Run(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
         return code == 0 ? null : $"{python} cannot import torch (Debian: apt-get install python3-torch): {output.Trim().Split('\n')[^1]}";
     }
 
     /// <summary>PyTorch's version string, as `import torch` reports it.</summary>
     public static string Version(string python)
     {
-        var (_, output) = Execute(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
+        var (_, output) = ChildProcess.Run(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
         return output.Trim();
     }
 
@@ -36,7 +35,7 @@ public static class PyTorchReference
     public static StepMeasurement Run(string python, string script, int batch, int threads, int warmup, int steps, long forwardMacsPerImage)
     {
         string[] args = [script, "--one", "--batch", Text(batch), "--fmt", "cl", "--threads", Text(threads), "--warmup", Text(warmup), "--steps", Text(steps)];
-        var (code, output) = Execute(python, args, TimeSpan.FromMinutes(10), ("GLIBC_TUNABLES", GlibcTunables));
+        var (code, output) = ChildProcess.Run(python, args, TimeSpan.FromMinutes(10), ("GLIBC_TUNABLES", GlibcTunables));
         var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal));
         if (code != 0 || line == null) throw new InvalidOperationException($"{Path.GetFileName(script)} failed (exit {code}): {output.Trim()}");
         using var json = JsonDocument.Parse(line["RESULT ".Length..]);
@@ -47,25 +46,4 @@ public static class PyTorchReference
     }
 
     static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    static (int Code, string Output) Execute(string file, string[] args, TimeSpan limit, params (string Name, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        foreach (var (name, value) in environment) start.Environment[name] = value;
-        Process process;
-        try { process = Process.Start(start)!; }
-        catch (System.ComponentModel.Win32Exception e) { return (-1, $"cannot start {file}: {e.Message}"); }
-        using (process)
-        {
-            var stderr = process.StandardError.ReadToEndAsync();
-            string stdout = process.StandardOutput.ReadToEnd();
-            if (!process.WaitForExit(limit))
-            {
-                process.Kill(entireProcessTree: true);
-                return (-1, $"{file} ran past {limit.TotalMinutes} minutes");
-            }
-            return (process.ExitCode, stdout + stderr.Result);
-        }
-    }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Engine.ResNet.Benchmarking;
@@ -91,18 +90,14 @@ static class BenchCommand
     static StepMeasurement MeasureInChild(string model, int batch, int warmup, int steps)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path to start a measurement process");
-        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var args = new List<string>();
         // Started as `dotnet resnet.dll`: the host needs the assembly again.
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(BenchCommand).Assembly.Location);
-        foreach (var a in new[] { "bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps) })
-            start.ArgumentList.Add(a);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {self}");
-        var error = child.StandardError.ReadToEndAsync();
-        string output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") args.Add(typeof(BenchCommand).Assembly.Location);
+        args.AddRange(["bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps)]);
+        var (code, output) = ChildProcess.Run(self, args, TimeSpan.FromMinutes(30));
         string? json = output.Split('\n').LastOrDefault(l => l.StartsWith('{'));
-        if (child.ExitCode != 0 || json == null)
-            throw new InvalidOperationException($"the measurement at batch {batch} failed (exit {child.ExitCode}): {(output + error.Result).Trim()}");
+        if (code != 0 || json == null)
+            throw new InvalidOperationException($"the measurement at batch {batch} failed (exit {code}): {output.Trim()}");
         return JsonSerializer.Deserialize<StepMeasurement>(json)!;
     }
 
