@@ -248,7 +248,7 @@ public static class Elementwise
     }
 
     /// <summary>Elements per team member below which a pass stays on one core (~128 KB of floats).</summary>
-    const int ParallelGrain = 32 * 1024;
+    internal const int ParallelGrain = 32 * 1024;
 
     unsafe readonly struct AxpyBody<T>(T alpha, T* x, T* y) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {

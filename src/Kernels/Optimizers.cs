@@ -54,11 +54,8 @@ public static class OptimizerKernels
     {
         CheckState(w.Length, g.Length, m.Length, v.Length);
         fixed (T* pw = w) fixed (T* pg = g) fixed (T* pm = m) fixed (T* pv = v)
-            TeamFor.Run(w.Length, new AdamBody<T>(pw, pg, pm, pv, stepSize, beta1, beta2, epsilon), minimumPerMember: ParallelGrain);
+            TeamFor.Run(w.Length, new AdamBody<T>(pw, pg, pm, pv, stepSize, beta1, beta2, epsilon), minimumPerMember: Elementwise.ParallelGrain);
     }
-
-    /// <summary>Elements per team member below which an update stays on one core.</summary>
-    const int ParallelGrain = 32 * 1024;
 
     unsafe readonly struct AdamBody<T>(T* w, T* g, T* m, T* v, T stepSize, T beta1, T beta2, T epsilon) : IRangeBody
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -84,8 +84,12 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         var tape = Tape.Current;
         for (int n = 0; n < count; n++)
         {
-            owner[n] = Folded(_schedule[n]) ? owner[_inputSlots[n][0]] : n;
-            if (!Folded(_schedule[n])) foreach (int s in _inputSlots[n]) usesLeft[owner[s]]++;
+            if (Folded(_schedule[n])) owner[n] = owner[_inputSlots[n][0]];
+            else
+            {
+                owner[n] = n;
+                foreach (int s in _inputSlots[n]) usesLeft[owner[s]]++;
+            }
         }
         for (int n = 0; n < count; n++)
         {

@@ -16,19 +16,16 @@ public static class PyTorchReference
     /// </summary>
     public const string GlibcTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296";
 
-    /// <summary>Why PyTorch cannot be run (no script, no python, no torch), or null when it can.</summary>
-    public static string? Unavailable(string python, string script)
+    /// <summary>
+    /// PyTorch's version as `import torch` reports it, or (version null) why it cannot be run:
+    /// no script, no python, no torch.
+    /// </summary>
+    public static (string? Version, string? Unavailable) Probe(string python, string script)
     {
-        if (!File.Exists(script)) return $"no PyTorch reference script at {script}";
+        if (!File.Exists(script)) return (null, $"no PyTorch reference script at {script}");
         var (code, output) = ChildProcess.Run(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
-        return code == 0 ? null : $"{python} cannot import torch (Debian: apt-get install python3-torch): {output.Trim().Split('\n')[^1]}";
-    }
-
-    /// <summary>PyTorch's version string, as `import torch` reports it.</summary>
-    public static string Version(string python)
-    {
-        var (_, output) = ChildProcess.Run(python, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromSeconds(60));
-        return output.Trim();
+        return code == 0 ? (output.Trim(), null)
+            : (null, $"{python} cannot import torch (Debian: apt-get install python3-torch): {output.Trim().Split('\n')[^1]}");
     }
 
     /// <summary>Runs one configuration in a fresh python process and returns its measurement.</summary>

@@ -49,9 +49,7 @@ public static class StepBenchmark
         model.Compile("adam");
         double withOptimizer = Mb();
         var rng = new Rng(seed);
-        using var x = Tensor<float>.Empty(new Shape(batch, 64, 64, 3));
-        var xs = x.Span;
-        for (int i = 0; i < xs.Length; i++) xs[i] = (float)rng.NextDouble();
+        using var x = Initializers.Uniform<float>(new Shape(batch, 64, 64, 3), 0, 1, rng);
         using var y = Tensor<float>.Zeros(new Shape(batch, 6));
         var ys = y.Span;
         for (int i = 0; i < batch; i++) ys[i * 6 + (int)(rng.NextUInt64() % 6)] = 1;

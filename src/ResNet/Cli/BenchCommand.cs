@@ -61,12 +61,12 @@ static class BenchCommand
                 return 0;
             }
             string script = parse.GetValue(pytorch)!, py = parse.GetValue(python)!;
-            string? skip = parse.GetValue(noPytorch) ? "--no-pytorch"
-                : name != "resnet50" ? $"its script builds resnet50 only, not {name}"
-                : PyTorchReference.Unavailable(py, script);
+            var (version, skip) = parse.GetValue(noPytorch) ? (null, "--no-pytorch")
+                : name != "resnet50" ? (null, $"its script builds resnet50 only, not {name}")
+                : PyTorchReference.Probe(py, script);
             int threads = Kernels.ThreadTeam.Shared.Size;
             Console.WriteLine($"{name}, 64x64x3 input, 6 classes, float32, {threads} threads; {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {CpuName()}; {DateTime.Now:yyyy-MM-dd HH:mm}");
-            Console.WriteLine(skip == null ? $"PyTorch {PyTorchReference.Version(py)}: {script}, channels-last, {threads} threads, GLIBC_TUNABLES={PyTorchReference.GlibcTunables}" : $"PyTorch: skipped ({skip})");
+            Console.WriteLine(skip == null ? $"PyTorch {version}: {script}, channels-last, {threads} threads, GLIBC_TUNABLES={PyTorchReference.GlibcTunables}" : $"PyTorch: skipped ({skip})");
             Console.WriteLine($"medians of {s} steps after {w} warm-up ones; a training step counts 3 forward passes of FLOPs; peak {parse.GetValue(peak):F0} GFLOP/s");
             foreach (int b in sizes)
             {
