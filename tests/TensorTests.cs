@@ -78,6 +78,21 @@ public class TensorTests
     }
 
     [Test]
+    public void AFreeBufferUpToTwiceTheLengthIsLentBeforeANewOneIsMade()
+    {
+        // A pool of its own: other tests rent from the shared one meanwhile.
+        var pool = new TensorPool<float>();
+        var array = pool.Rent(70_000);
+        pool.Return(array);
+        Assert.That(pool.Rent(40_000), Is.SameAs(array), "a free array 1.75x as long was not lent");
+        Assert.That(pool.Allocations, Is.EqualTo(1));
+        pool.Return(array);
+        Assert.That(pool.Rent(30_000), Is.Not.SameAs(array), "a free array 2.3x as long was lent: small tensors would hold large arrays");
+        Assert.That(pool.Rent(70_000), Is.SameAs(array), "the exact length was not lent");
+        Assert.That(pool.Allocations, Is.EqualTo(2));
+    }
+
+    [Test]
     public unsafe void TensorElementsStartOnACacheLineAndKeepTheirLength()
     {
         // Several lengths, so that arrays land at different offsets from a 64-byte boundary.
