@@ -226,8 +226,9 @@ public static unsafe class Gemm
 
         // Packed B is shared by the team when it splits C's columns; each member packs its own A
         // block, and its own copy of B when the team splits rows.
-        T[]? _packedB;
-        T[]?[] _packedA = new T[1][], _privateB = new T[1][];
+        NativeBuffer<T>? _packedB;
+        NativeBuffer<T>?[] _packedA = new NativeBuffer<T>[1], _privateB = new NativeBuffer<T>[1];
+        T* _packedBData;
 
         /// <summary>One packing buffer slot per team member (the calling thread sizes it, before the job runs).</summary>
         public void EnsureMembers(int members)
@@ -243,19 +244,18 @@ public static unsafe class Gemm
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
             _directA = !transA && alpha == T.One;
             // The shared B block, sized here on the calling thread before the team starts.
-            if (b != null) ThreadScratch.Get(ref _packedB, KBlock(k) * RoundUp(Math.Min(NC, n), 2 * W.Count) + CacheLine.Bytes);
+            _packedBData = b == null ? null : ThreadScratch.Get(ref _packedB, KBlock(k) * RoundUp(Math.Min(NC, n), 2 * W.Count));
         }
 
         T* PackedA(int thread)
         {
-            var buffer = ThreadScratch.Get(ref _packedA[thread], RoundUp(MC, MR) * KBlock(_k));
-            return (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+            return ThreadScratch.Get(ref _packedA[thread], RoundUp(MC, MR) * KBlock(_k));
         }
 
         public override void Execute(int thread, int threads, ThreadTeam team)
         {
             int nr = 2 * W.Count;
-            T* packedB = _packedB == null ? null : CacheLine.Align((T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_packedB)));
+            T* packedB = _packedBData;
             T* packedA = PackedA(thread);
 
             // Split rows of C between threads when there are enough MR panels; otherwise split
@@ -266,9 +266,7 @@ public static unsafe class Gemm
             // reading panels the other core just wrote, after a barrier, cost more than packing
             // them twice.
             bool privateB = Prepacked == null && splitRows && threads > 1;
-            if (privateB)
-                fixed (T* buffer = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr) + CacheLine.Bytes))
-                    packedB = CacheLine.Align(buffer); // pinned array
+            if (privateB) packedB = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr));
 
             for (int jc = 0; jc < _n; jc += NC)
             {

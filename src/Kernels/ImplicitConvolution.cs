@@ -62,7 +62,7 @@ public static unsafe class ImplicitConvolution
         int nr = 2 * W.Count;
         int packedLength = Gemm.RoundUp(g.Patch * Gemm.RoundUp(filters, nr), 64 / Unsafe.SizeOf<T>());
         int copies = Job<T, W>.PrivateWeights(g, filters, team.Size) ? team.Size : 1;
-        var packedWeights = ThreadScratch.Get(ref job.PackedWeights, copies * packedLength + 64 / Unsafe.SizeOf<T>());
+        T* packedWeights = ThreadScratch.Get(ref job.PackedWeights, (long)copies * packedLength);
         // The epilogue reads whole NR-wide bias vectors: a copy padded with zeros to a whole panel.
         T[]? biasBuffer = null;
         if (!bias.IsEmpty)
@@ -76,10 +76,10 @@ public static unsafe class ImplicitConvolution
         var plan = job.PlanFor(g, filters, solo ? 1 : team.Size);
         bool padCopy = plan is { Padded: true };
         var source = padCopy ? Source.PaddedFor(g) : new Source(g.Batch, g.Height, g.Width, g.Channels);
-        T[]? paddedBuffer = padCopy ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
-        fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer) fixed (T* pPacked = packedWeights) fixed (T* pPad = paddedBuffer)
+        T* pPad = padCopy ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
+        fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer)
         {
-            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, CacheLine.Align(pPacked), packedLength, py, pBias, relu, accumulate);
+            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, packedWeights, packedLength, py, pBias, relu, accumulate);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
@@ -138,9 +138,9 @@ public static unsafe class ImplicitConvolution
         job.EnsureMembers(team.Size);
         bool padded = g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0;
         var source = Source.PaddedFor(g);
-        T[]? paddedBuffer = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
-        var partials = Job<T, W>.SplitOutputs(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, members * g.Patch * filters);
-        fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pPad = paddedBuffer) fixed (T* pp = partials)
+        T* pPad = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
+        T* pp = Job<T, W>.SplitOutputs(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, (long)members * g.Patch * filters);
+        fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW)
         {
             job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
@@ -165,11 +165,12 @@ public static unsafe class ImplicitConvolution
         [ThreadStatic] static Job<T, W>? _forThread;
         public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
 
-        public T[]? PackedWeights, Padded, Bias, Partials;
+        public NativeBuffer<T>? PackedWeights, Padded, Partials;
+        public T[]? Bias;
         // Per member: packed panels of dy and of the windows (the weight gradient's B and A).
-        T[]?[] _packedDy = new T[1][], _packedWindows = new T[1][];
+        NativeBuffer<T>?[] _packedDy = new NativeBuffer<T>[1], _packedWindows = new NativeBuffer<T>[1];
         // Per member: a k-block of whole windows, one row each (the weight gradient's A, transposed).
-        T[]?[] _windowMatrix = new T[1][];
+        NativeBuffer<T>?[] _windowMatrix = new NativeBuffer<T>[1];
         T* _dy, _dW, _partials;
         bool _weightGradient;
         // Per member: the window start of every row of the current row block.
@@ -410,13 +411,12 @@ public static unsafe class ImplicitConvolution
             bool inPlace = (segment % Gemm.MR == 0 || _g.KernelH == 1) && p1 - p0 <= InPlaceMaxPanels;
             bool wholeWindows = !inPlace && segment % Gemm.MR != 0 && segment >= W.Count;
             var starts = ThreadScratch.Get(ref _rowStarts[thread], kBlock + 1);
-            fixed (T* packedDy = ThreadScratch.Get(ref _packedDy[thread], kBlock * panels * nr + 64 / sizeof(T)))
-            fixed (T* packedWindows = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T) + CopySlack))
+            T* bPacked = ThreadScratch.Get(ref _packedDy[thread], (long)kBlock * panels * nr);
+            T* aPacked = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], (long)Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + CopySlack);
             // MR values of slack: a partial last panel reads (and discards) past the last row.
-            fixed (T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], kBlock * patch + Gemm.MR) : null)
+            T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], (long)kBlock * patch + Gemm.MR) : null;
             fixed (nint* pStarts = starts)
             {
-                T* bPacked = CacheLine.Align(packedDy), aPacked = CacheLine.Align(packedWindows);
                 for (int pc = r0; pc < r1; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, r1 - pc);
@@ -562,20 +562,21 @@ public static unsafe class ImplicitConvolution
         void PadImages(int n0, int n1)
         {
             int c = _g.Channels, rowLength = _g.Width * c, paddedRow = _source.Width * c;
-            fixed (T* dst0 = Padded)
-                for (int n = n0; n < n1; n++)
+            // The zero-bordered copy is the image the windows are read from.
+            T* dst0 = _image;
+            for (int n = n0; n < n1; n++)
+            {
+                T* image = dst0 + (long)n * _source.Height * paddedRow;
+                new Span<T>(image, _g.PadTop * paddedRow).Clear();
+                for (int h = 0; h < _g.Height; h++)
                 {
-                    T* image = dst0 + (long)n * _source.Height * paddedRow;
-                    new Span<T>(image, _g.PadTop * paddedRow).Clear();
-                    for (int h = 0; h < _g.Height; h++)
-                    {
-                        T* row = image + (long)(_g.PadTop + h) * paddedRow;
-                        new Span<T>(row, _g.PadLeft * c).Clear();
-                        new ReadOnlySpan<T>(_x + ((long)n * _g.Height + h) * rowLength, rowLength).CopyTo(new Span<T>(row + _g.PadLeft * c, rowLength));
-                        new Span<T>(row + _g.PadLeft * c + rowLength, _g.PadRight * c).Clear();
-                    }
-                    new Span<T>(image + (long)(_g.PadTop + _g.Height) * paddedRow, _g.PadBottom * paddedRow).Clear();
+                    T* row = image + (long)(_g.PadTop + h) * paddedRow;
+                    new Span<T>(row, _g.PadLeft * c).Clear();
+                    new ReadOnlySpan<T>(_x + ((long)n * _g.Height + h) * rowLength, rowLength).CopyTo(new Span<T>(row + _g.PadLeft * c, rowLength));
+                    new Span<T>(row + _g.PadLeft * c + rowLength, _g.PadRight * c).Clear();
                 }
+                new Span<T>(image + (long)(_g.PadTop + _g.Height) * paddedRow, _g.PadBottom * paddedRow).Clear();
+            }
         }
 
         /// <summary>Output rows [r0, r1), column panels [p0, p1) of an unpadded layer: GEMM loop order (row block, k-block, panel, tile).</summary>
@@ -589,9 +590,7 @@ public static unsafe class ImplicitConvolution
             // apart), which would all fall into one L1 set.
             bool packWindows = (p1 - p0) >= Gemm.PackAFromColumnPanels;
             T* windowPanels = null;
-            if (packWindows)
-                fixed (T* buffer = ThreadScratch.Get(ref _packedWindows[thread], Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + 64 / sizeof(T)))
-                    windowPanels = CacheLine.Align(buffer); // pinned array
+            if (packWindows) windowPanels = ThreadScratch.Get(ref _packedWindows[thread], (long)Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock);
             for (int ic = r0; ic < r1; ic += RowBlock)
             {
                 int mc = Math.Min(RowBlock, r1 - ic);
