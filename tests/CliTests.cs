@@ -221,6 +221,30 @@ public class CliTests
     }
 
     [Test]
+    public void BenchProfilesEveryLayerAndLayerType()
+    {
+        var outcome = Resnet(_temp.Path, "bench", "--batch", "1", "--steps", "1", "--warmup", "1", "--no-pytorch", "--profile", "1");
+        Assert.That(outcome.ExitCode, Is.EqualTo(0), outcome.Error + outcome.Out);
+        var lines = outcome.Out.Split('\n');
+        // ResNet-50's 53 convolutions in one row of the type table, with a share of the step and a rate.
+        var convolutions = lines.Single(l => l.StartsWith("Conv2D "));
+        var cells = convolutions.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(cells[1], Is.EqualTo("53"), convolutions);
+        double share = double.Parse(cells[5].TrimEnd('%'), CultureInfo.InvariantCulture);
+        Assert.That(share, Is.InRange(20, 100), "convolutions' share of the step");
+        Assert.That(double.Parse(cells[6], CultureInfo.InvariantCulture), Is.GreaterThan(0), convolutions);
+        Assert.That(lines.Count(l => l.StartsWith("BatchNormalization+ReLU ")), Is.EqualTo(1), "batch norms run with their ReLU are a type of their own");
+        Assert.That(lines.Count(l => l.StartsWith("optimizer updates")), Is.EqualTo(1));
+        // Every layer that runs, once each, by its Keras name: 53 convolutions, 53 batch norms, 16 adds,
+        // the 16 ReLUs after them, padding, two poolings, flatten and fc6 (the other 33 ReLUs run inside batch norms).
+        var layerRows = lines.SkipWhile(l => !l.StartsWith("by layer (run order)")).Skip(1).Where(l => l.Trim().Length > 0).ToArray();
+        Assert.That(layerRows, Has.Length.EqualTo(53 + 53 + 16 + 16 + 5), outcome.Out);
+        Assert.That(layerRows[1], Does.StartWith("conv1 "));
+        Assert.That(layerRows[^1], Does.StartWith("fc6 "));
+        Assert.That(layerRows.Count(l => l.StartsWith("res5c_branch2c ")), Is.EqualTo(1));
+    }
+
+    [Test]
     public void BenchRefusesABatchOfZero() =>
         AssertOneErrorLine(Resnet(_temp.Path, "bench", "--batch", "0"), "--batch must be at least 1, not 0", "resnet bench --help");
 }

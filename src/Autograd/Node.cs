@@ -15,6 +15,9 @@ public abstract class Node
     /// </summary>
     public abstract void Backward();
 
+    /// <summary>What the active <see cref="Profiler"/> charges this node's backward to (the layer that recorded it).</summary>
+    internal object? Scope { get; set; }
+
     internal abstract bool OutputHasGrad { get; }
     internal abstract void ReleaseOutputGrad();
 

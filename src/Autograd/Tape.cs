@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using Engine.Tensors;
 
@@ -75,6 +76,7 @@ public sealed class Tape : IDisposable
         node.Inputs = inputs;
         output.RequiresGrad = true;
         node.HoldValues();
+        node.Scope = Profiler.Current?.Scope;
         _current!._nodes.Add(node);
     }
 
@@ -167,17 +169,28 @@ public sealed class Tape : IDisposable
         foreach (var node in _nodes) node.CountLeafUses(reset: true);
         foreach (var node in _nodes) node.CountLeafUses(reset: false);
         _gradientComplete = gradientComplete;
+        var profiler = Profiler.Current;
         try
         {
             for (int i = _nodes.Count - 1; i >= 0; i--)
             {
                 var node = _nodes[i];
+                long start = profiler == null ? 0 : Stopwatch.GetTimestamp();
                 if (node.OutputHasGrad)
                 {
                     node.Backward();
                     node.ReleaseOutputGrad();
                 }
+                if (profiler == null)
+                {
+                    node.DoneWithValues(this);
+                    continue;
+                }
+                long backwardDone = Stopwatch.GetTimestamp();
+                profiler.AddBackward(node.Scope, backwardDone - start);
+                // Parameters this node completed are updated here (Optimizer.Minimize).
                 node.DoneWithValues(this);
+                profiler.AddUpdate(Stopwatch.GetTimestamp() - backwardDone);
             }
         }
         finally { _gradientComplete = null; }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using Engine.Autograd;
 
@@ -82,6 +83,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         var owner = new int[count];
         var usesLeft = new int[count];
         var tape = Tape.Current;
+        var profiler = Profiler.Current;
         for (int n = 0; n < count; n++)
         {
             if (Folded(_schedule[n])) owner[n] = owner[_inputSlots[n][0]];
@@ -102,14 +104,25 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             var slots = _inputSlots[n];
             var inputs = new Variable<T>[slots.Length];
             for (int i = 0; i < inputs.Length; i++) inputs[i] = values[slots[i]];
-            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
-            else if (Folded(node))
+            if (Folded(node))
             {
                 values[n] = inputs[0];
                 continue;
             }
+            long start = 0;
+            if (profiler != null)
+            {
+                profiler.Scope = node.Layer;
+                start = Stopwatch.GetTimestamp();
+            }
+            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
             else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
             else values[n] = node.Layer.Invoke(inputs);
+            if (profiler != null)
+            {
+                profiler.AddForward(node.Layer, Stopwatch.GetTimestamp() - start);
+                profiler.Scope = null;
+            }
             // Outputs this pass will not read again go back to the tape, which frees those
             // that no backward reads (an Add's inputs, a batch norm's output) at once.
             if (tape == null) continue;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Autograd;
 using Engine.Layers;
 using Engine.ResNet.Models;
 using Engine.Tensors;
@@ -16,8 +17,9 @@ namespace Engine.ResNet.Benchmarking;
 /// <param name="PeakRssMb">The process's peak resident set after training (null where the OS does not say).</param>
 /// <param name="ForwardMacsPerImage">Multiply-adds of one image's forward pass (convolutions and dense).</param>
 /// <param name="Tensors">Where the tensor buffers went (null for PyTorch).</param>
+/// <param name="Profile">Per-layer times, when asked for (null for PyTorch).</param>
 public sealed record StepMeasurement(string Model, int Batch, int Threads, double TrainStepMs, double InferenceMs, double? PeakRssMb, long ForwardMacsPerImage,
-    TensorMemory? Tensors = null)
+    TensorMemory? Tensors = null, StepProfile? Profile = null)
 {
     public double TrainImagesPerSecond => Batch / TrainStepMs * 1000;
     public double InferenceImagesPerSecond => Batch / InferenceMs * 1000;
@@ -30,6 +32,23 @@ public sealed record StepMeasurement(string Model, int Batch, int Threads, doubl
 /// <summary>Megabytes of tensor buffers: the weights (and batch-norm state), the optimizer's state, and what training steps added (activations, gradients).</summary>
 public sealed record TensorMemory(double ParametersMb, double OptimizerMb, double StepMb);
 
+/// <summary>
+/// Where the time of a training step and of an inference pass went, per layer, from
+/// <paramref name="Passes"/> profiled repetitions of each (after the timed ones).
+/// </summary>
+/// <param name="TrainStepMs">Mean wall time of a profiled training step (timing adds a few microseconds per layer).</param>
+/// <param name="Training">Each layer's forward and backward time in a training step.</param>
+/// <param name="OutsideLayersMs">Backward of ops recorded outside the model's layers (the loss).</param>
+/// <param name="UpdatesMs">Optimizer updates, made during backward as each parameter's gradient completes.</param>
+/// <param name="InferenceMs">Mean wall time of a profiled inference pass.</param>
+/// <param name="Inference">Each layer's time in an inference pass (batch norm with moving statistics).</param>
+public sealed record StepProfile(int Passes, double TrainStepMs, IReadOnlyList<LayerTime> Training, double OutsideLayersMs, double UpdatesMs,
+    double InferenceMs, IReadOnlyList<LayerTime> Inference)
+{
+    /// <summary>Step time no layer, loss or update accounts for: the loss's forward, the tape's bookkeeping, releasing buffers.</summary>
+    public double OtherMs => TrainStepMs - Training.Sum(l => l.TotalMs) - OutsideLayersMs - UpdatesMs;
+}
+
 public static class StepBenchmark
 {
     /// <summary>
@@ -38,7 +57,9 @@ public static class StepBenchmark
     /// at batch <paramref name="batch"/>, each after <paramref name="warmup"/> untimed ones.
     /// Run it in a fresh process for a meaningful <see cref="StepMeasurement.PeakRssMb"/>.
     /// </summary>
-    public static StepMeasurement Run(string modelName, int batch, int warmup = 3, int steps = 12, ulong seed = 1)
+    /// <param name="profilePasses">When above 0, that many more training steps and inference passes run under a
+    /// <see cref="Engine.Autograd.Profiler"/> for <see cref="StepMeasurement.Profile"/>.</param>
+    public static StepMeasurement Run(string modelName, int batch, int warmup = 3, int steps = 12, ulong seed = 1, int profilePasses = 0)
     {
         if (batch < 1 || warmup < 0 || steps < 1) throw new ArgumentException($"batch {batch}, warm-up {warmup} and steps {steps}: need batch and steps >= 1");
         var pool = TensorPool<float>.Shared;
@@ -58,7 +79,27 @@ public static class StepBenchmark
         double? rss = ProcessMemory.PeakResidentMegabytes();
         var tensors = new TensorMemory(withModel - before, withOptimizer - withModel, Mb() - withOptimizer);
         double inferMs = Median(warmup, steps, () => model.Predict(x, batch).Dispose());
-        return new StepMeasurement(modelName, batch, Kernels.ThreadTeam.Shared.Size, trainMs, inferMs, rss, model.ForwardMacsPerSample, tensors);
+        var profile = profilePasses > 0 ? Profile(model, x, y, profilePasses) : null;
+        return new StepMeasurement(modelName, batch, Kernels.ThreadTeam.Shared.Size, trainMs, inferMs, rss, model.ForwardMacsPerSample, tensors, profile);
+    }
+
+    static StepProfile Profile(Model<float> model, Tensor<float> x, Tensor<float> y, int passes)
+    {
+        int batch = x.Shape[0];
+        var training = new Profiler();
+        long start = Stopwatch.GetTimestamp();
+        using (training.Activate())
+            for (int i = 0; i < passes; i++) model.TrainOnBatch(x, y);
+        double stepMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds / passes;
+        var outside = training.Scopes.Where(s => s.Scope == Profiler.Unscoped).Sum(s => (s.Forward + s.Backward).TotalMilliseconds) / passes;
+
+        var inference = new Profiler();
+        start = Stopwatch.GetTimestamp();
+        using (inference.Activate())
+            for (int i = 0; i < passes; i++) model.Predict(x, batch).Dispose();
+        double inferMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds / passes;
+        return new StepProfile(passes, stepMs, model.LayerTimes(training, batch, passes), outside, training.Updates.TotalMilliseconds / passes,
+            inferMs, model.LayerTimes(inference, batch, passes));
     }
 
     static double Median(int warmup, int steps, Action step)

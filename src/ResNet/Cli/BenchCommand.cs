@@ -43,20 +43,30 @@ static class BenchCommand
             Description = "the machine's FMA peak, for the '% of peak' columns (445: two Zen 5 cores at full AVX-512 width)",
             DefaultValueFactory = _ => 445,
         };
+        var profile = new Option<int>("--profile")
+        {
+            Description = "also profile this many more training steps and inference passes, and print the time of each layer and layer type " +
+                "(forward, backward, share of the step, GFLOP/s); 0: no profile",
+            DefaultValueFactory = _ => 0,
+        };
+        profile.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 0) result.AddError("--profile must be 0 or more");
+        });
         var one = new Option<bool>("--one") { Description = "measure one batch size in this process and print it as JSON (what bench runs in each child)", Hidden = true };
 
         var command = new Command("bench",
             "Time a training step (forward, loss, backward, Adam) and inference of ResNet-50 on 64x64x3 images, and PyTorch's on the " +
             "same machine in the same run: img/s, GFLOP/s, % of peak, peak memory, and our figures over PyTorch's.")
-        { model, batches, steps, warmup, pytorch, python, noPytorch, peak, one };
+        { model, batches, steps, warmup, pytorch, python, noPytorch, peak, profile, one };
         command.SetAction(parse =>
         {
             string name = parse.GetValue(model)!.ToLowerInvariant();
             int[] sizes = parse.GetValue(batches)!;
-            int s = parse.GetValue(steps), w = parse.GetValue(warmup);
+            int s = parse.GetValue(steps), w = parse.GetValue(warmup), p = parse.GetValue(profile);
             if (parse.GetValue(one))
             {
-                var m = StepBenchmark.Run(name, sizes[0], w, s);
+                var m = StepBenchmark.Run(name, sizes[0], w, s, profilePasses: p);
                 Console.WriteLine(JsonSerializer.Serialize(m));
                 return 0;
             }
@@ -71,7 +81,7 @@ static class BenchCommand
             foreach (int b in sizes)
             {
                 StepMeasurement ours;
-                try { ours = MeasureInChild(name, b, w, s); }
+                try { ours = MeasureInChild(name, b, w, s, p); }
                 catch (InvalidOperationException e) { return Program.Fail(e.Message); }
                 StepMeasurement? theirs = null;
                 if (skip == null)
@@ -80,6 +90,7 @@ static class BenchCommand
                     catch (InvalidOperationException e) { Console.WriteLine($"PyTorch at batch {b}: {e.Message}"); }
                 }
                 Print(ours, theirs, parse.GetValue(peak));
+                if (ours.Profile != null) ProfileReport.Write(Console.Out, ours.Profile, b);
             }
             return 0;
         });
@@ -87,13 +98,13 @@ static class BenchCommand
     }
 
     /// <summary>Runs `resnet bench --one` for one batch size in a fresh process.</summary>
-    static StepMeasurement MeasureInChild(string model, int batch, int warmup, int steps)
+    static StepMeasurement MeasureInChild(string model, int batch, int warmup, int steps, int profilePasses)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path to start a measurement process");
         var args = new List<string>();
         // Started as `dotnet resnet.dll`: the host needs the assembly again.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") args.Add(typeof(BenchCommand).Assembly.Location);
-        args.AddRange(["bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps)]);
+        args.AddRange(["bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps), "--profile", Text(profilePasses)]);
         var (code, output) = ChildProcess.Run(self, args, TimeSpan.FromMinutes(30));
         string? json = output.Split('\n').LastOrDefault(l => l.StartsWith('{'));
         if (code != 0 || json == null)
