@@ -53,6 +53,12 @@ public class ImplicitConvolutionTests
         var accumulated = new double[g.Rows * filters];
         Convolution.ForwardReference<double>(g, Wide(x), Wide(kernel), [], filters, accumulated);
         for (int i = 0; i < accumulated.Length; i++) accumulated[i] += start[i];
+        // A per-filter scale (an inference batch norm) with bias, accumulating, then ReLU: a residual block's end.
+        var scale = TestData.Random<float>(filters, 5, 0.5, 2);
+        var scaledKernel = Wide(kernel).Select((v, i) => v * scale[i % filters]).ToArray();
+        var blockEnd = new double[g.Rows * filters];
+        Convolution.ForwardReference<double>(g, Wide(x), scaledKernel, Wide(bias), filters, blockEnd);
+        for (int i = 0; i < blockEnd.Length; i++) blockEnd[i] = Math.Max(blockEnd[i] + start[i], 0);
         double bound = 1e-6 * (g.Patch + 2);
 
         foreach (bool wide in new[] { true, false })
@@ -65,6 +71,9 @@ public class ImplicitConvolutionTests
             start.CopyTo(y, 0);
             Run(wide, g, x, kernel, [], filters, y, relu: false, accumulate: true);
             AssertWithin(y, accumulated, bound, $"y += conv wide={wide}");
+            start.CopyTo(y, 0);
+            Run(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: true, scale);
+            AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
         }
     }
 
@@ -153,11 +162,11 @@ public class ImplicitConvolutionTests
         Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{what}: largest difference");
     }
 
-    static void Run(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate)
+    static void Run(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate, float[]? scale = null)
     {
         if (wide && V512<float>.IsHardwareAccelerated)
-            ImplicitConvolution.Forward<float, V512<float>>(g, x, kernel, bias, filters, y, relu, accumulate);
+            ImplicitConvolution.Forward<float, V512<float>>(g, x, kernel, bias, filters, y, relu, accumulate, scale: scale);
         else
-            ImplicitConvolution.Forward<float, V256<float>>(g, x, kernel, bias, filters, y, relu, accumulate);
+            ImplicitConvolution.Forward<float, V256<float>>(g, x, kernel, bias, filters, y, relu, accumulate, scale: scale);
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using Engine.Autograd;
 using Engine.Layers;
 using Engine.ResNet.Models;
@@ -151,6 +152,69 @@ public class ModelTests
         var fused = Run(true);
         Assert.That(fused.Y, Is.EqualTo(separate.Y).Within(1e-12));
         for (int i = 0; i < fused.Grads.Length; i++) Assert.That(fused.Grads[i], Is.EqualTo(separate.Grads[i]).Within(1e-10), $"gradient {i}");
+    }
+
+    /// <summary>Gives every batch norm of the model random gamma, beta and moving statistics, so that folding them changes numbers.</summary>
+    static void RandomiseBatchNorms<T>(Model<T> model, ulong seed) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var bn in model.Layers.OfType<BatchNormalization<T>>())
+        {
+            int c = bn.Gamma.Shape[0];
+            TestData.Random<T>(c, seed++, 0.5, 1.5).CopyTo(bn.Gamma.Value.Span);
+            TestData.Random<T>(c, seed++, -0.5, 0.5).CopyTo(bn.Beta.Value.Span);
+            TestData.Random<T>(c, seed++, -0.5, 0.5).CopyTo(bn.MovingMean.Span);
+            TestData.Random<T>(c, seed++, 0.5, 2).CopyTo(bn.MovingVariance.Span);
+        }
+    }
+
+    /// <summary>The layer types that took time of their own in one profiled inference pass.</summary>
+    static string[] TypesThatRan<T>(Model<T> model, Tensor<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var profiler = new Profiler();
+        using (profiler.Activate()) model.Predict(x).Dispose();
+        return model.LayerTimes(profiler, x.Shape[0], 1).Select(l => l.Type).Distinct().Order().ToArray();
+    }
+
+    [Test]
+    public void InferenceFoldsBatchNormsReLUsAndResidualJoinsIntoConvolutions()
+    {
+        var model = TinyResidualNetwork();
+        RandomiseBatchNorms(model, 10);
+        var x = TestData.RandomTensor(3, 2, 6, 6, 3);
+        var xBefore = x.Span.ToArray();
+        model.FoldBatchNormForInference = false;
+        var separate = model.Predict(x).Span.ToArray();
+        Assert.That(TypesThatRan(model, x), Does.Contain("BatchNormalization").And.Contain("Add"));
+        model.FoldBatchNormForInference = true;
+        var folded = model.Predict(x).Span.ToArray();
+        Assert.That(folded, Is.EqualTo(separate).Within(1e-12));
+        // Every batch norm ran inside a convolution, and both residual joins with their ReLUs.
+        Assert.That(TypesThatRan(model, x), Is.EqualTo(new[] { "Conv2D", "Dense", "Flatten" }));
+        Assert.That(x.Span.ToArray(), Is.EqualTo(xBefore), "the model's input was written");
+        // Training mode, or a recording tape, runs the layers as they are.
+        model.Training = true;
+        var profiler = new Profiler();
+        using (profiler.Activate())
+        using (var tape = new Tape())
+            model.Call(new Variable<double>(x));
+        Assert.That(model.LayerTimes(profiler, 2, 1).Select(l => l.Type), Does.Contain("Add"));
+    }
+
+    [Test]
+    public void ResNet50InferenceFoldedMatchesTheLayersOneByOne()
+    {
+        var model = ResNetModels.ResNet50<float>();
+        RandomiseBatchNorms(model, 20);
+        using var x = Initializers.Uniform<float>(new Shape(3, 64, 64, 3), 0, 1, new Rng(6));
+        model.FoldBatchNormForInference = false;
+        using var separate = model.Predict(x);
+        model.FoldBatchNormForInference = true;
+        using var folded = model.Predict(x);
+        var (a, b) = (separate.Span.ToArray(), folded.Span.ToArray());
+        for (int i = 0; i < a.Length; i++) Assert.That(b[i], Is.EqualTo(a[i]).Within(1e-4 * Math.Max(1, Math.Abs(a[i]))), $"output {i}");
+        Assert.That(a.Max() - a.Min(), Is.GreaterThan(0.01), "the outputs are not all alike");
+        // ResNet-50's 53 batch norms, 16 joins and their ReLUs all run inside convolutions.
+        Assert.That(TypesThatRan(model, x), Is.EqualTo(new[] { "AveragePooling2D", "Conv2D", "Dense", "Flatten", "MaxPooling2D", "ZeroPadding2D" }));
     }
 
     [Test]

@@ -21,27 +21,31 @@ public static unsafe class ImplicitConvolution
     const int CopySlack = 16;
 
     /// <summary>
-    /// y (+)= conv(x, w) + bias, then max(y, 0) when relu.
-    /// x: [N,H,W,C], w: [KH,KW,C,F] (HWIO), bias: [F] or empty, y: [N,OH,OW,F].
-    /// accumulate adds into y instead of overwriting it (then bias must be empty).
+    /// y = (y when accumulating) + conv(x, w) * scale + bias, then max(y, 0) when relu.
+    /// x: [N,H,W,C], w: [KH,KW,C,F] (HWIO), scale and bias: [F] or empty, y: [N,OH,OW,F].
+    /// The per-filter scale multiplies the weights as they are packed, which costs no pass of
+    /// its own: an inference-mode batch norm (scale gamma / sqrt(variance + epsilon), its shift
+    /// in the bias) runs inside the convolution before it, and accumulating onto a residual
+    /// shortcut with relu makes a ResNet block's conv -> BN -> Add -> ReLU one pass.
     /// </summary>
     public static void Forward<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y,
-        bool relu = false, bool accumulate = false, ThreadTeam? team = null) where T : unmanaged, IFloatingPointIeee754<T>
+        bool relu = false, bool accumulate = false, ThreadTeam? team = null, ReadOnlySpan<T> scale = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>>(g, x, w, bias, filters, y, relu, accumulate, team);
-        else Forward<T, V256<T>>(g, x, w, bias, filters, y, relu, accumulate, team);
+        if (V512<T>.IsHardwareAccelerated) Forward<T, V512<T>>(g, x, w, bias, filters, y, relu, accumulate, team, scale);
+        else Forward<T, V256<T>>(g, x, w, bias, filters, y, relu, accumulate, team, scale);
     }
 
     /// <summary>The same at an explicit vector width (tests use both).</summary>
     public static void Forward<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, int filters, Span<T> y,
-        bool relu = false, bool accumulate = false, ThreadTeam? team = null)
+        bool relu = false, bool accumulate = false, ThreadTeam? team = null, ReadOnlySpan<T> scale = default)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
-        if (x.Length != g.InputLength || w.Length != g.Patch * filters || y.Length != g.Rows * filters || !(bias.IsEmpty || bias.Length == filters))
-            throw new ArgumentException($"convolution buffers: x {x.Length} (need {g.InputLength}), w {w.Length} (need {g.Patch * filters}), y {y.Length} (need {g.Rows * filters}), bias {bias.Length} (need 0 or {filters})");
-        if (accumulate && !bias.IsEmpty) throw new ArgumentException("an accumulating convolution takes no bias");
-        Run<T, W>(g, x, w, rotated: false, bias, filters, y, relu, accumulate, team);
+        if (x.Length != g.InputLength || w.Length != g.Patch * filters || y.Length != g.Rows * filters || !(bias.IsEmpty || bias.Length == filters)
+            || !(scale.IsEmpty || scale.Length == filters))
+            throw new ArgumentException($"convolution buffers: x {x.Length} (need {g.InputLength}), w {w.Length} (need {g.Patch * filters}), y {y.Length} (need {g.Rows * filters}), " +
+                $"bias {bias.Length} and scale {scale.Length} (need 0 or {filters})");
+        Run<T, W>(g, x, w, rotated: false, bias, filters, y, relu, accumulate, team, scale);
     }
 
     /// <summary>
@@ -53,7 +57,7 @@ public static unsafe class ImplicitConvolution
     /// the rotation costs no extra pass.
     /// </summary>
     static void Run<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, bool rotated, ReadOnlySpan<T> bias, int filters, Span<T> y,
-        bool relu, bool accumulate, ThreadTeam? team)
+        bool relu, bool accumulate, ThreadTeam? team, ReadOnlySpan<T> scale = default)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         team ??= ThreadTeam.Shared;
@@ -71,15 +75,23 @@ public static unsafe class ImplicitConvolution
             bias.CopyTo(biasBuffer);
             biasBuffer.AsSpan(filters, Gemm.RoundUp(filters, nr) - filters).Clear();
         }
+        // Whole NR-wide scale vectors for the packing, likewise.
+        T[]? scaleBuffer = null;
+        if (!scale.IsEmpty)
+        {
+            scaleBuffer = ThreadScratch.Get(ref job.Scale, Gemm.RoundUp(filters, nr));
+            scale.CopyTo(scaleBuffer);
+            scaleBuffer.AsSpan(filters, Gemm.RoundUp(filters, nr) - filters).Clear();
+        }
         // Below ~1 MFLOP waking the other core costs more than it saves.
         bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
         var plan = job.PlanFor(g, filters, solo ? 1 : team.Size);
         bool padCopy = plan is { Padded: true };
         var source = padCopy ? Source.PaddedFor(g) : new Source(g.Batch, g.Height, g.Width, g.Channels);
         T* pPad = padCopy ? ThreadScratch.Get(ref job.Padded, source.Length) : null;
-        fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer)
+        fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = biasBuffer) fixed (T* pScale = scaleBuffer)
         {
-            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, packedWeights, packedLength, py, pBias, relu, accumulate);
+            job.Set(g, filters, plan, padCopy ? pPad : px, source, px, pw, rotated, packedWeights, packedLength, py, pBias, relu, accumulate, pScale);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
@@ -166,7 +178,7 @@ public static unsafe class ImplicitConvolution
         public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
 
         public NativeBuffer<T>? PackedWeights, Padded, Partials;
-        public T[]? Bias;
+        public T[]? Bias, Scale;
         // Per member: packed panels of dy and of the windows (the weight gradient's B and A).
         NativeBuffer<T>?[] _packedDy = new NativeBuffer<T>[1], _packedWindows = new NativeBuffer<T>[1];
         // Per member: a k-block of whole windows, one row each (the weight gradient's A, transposed).
@@ -184,7 +196,7 @@ public static unsafe class ImplicitConvolution
         BorderPlan? _border;
         readonly Dictionary<(ConvGeometry, int, int), BorderPlan> _plans = new();
         int _filters;
-        T* _image, _x, _w, _packed, _y, _bias;
+        T* _image, _x, _w, _packed, _y, _bias, _scale;
         long _packedLength;
         bool _rotated, _relu, _accumulate, _pad;
 
@@ -234,8 +246,10 @@ public static unsafe class ImplicitConvolution
         /// The convolution (or the input gradient as one) of x: read as it lies (image = x) or
         /// from its zero-bordered copy (image, filled by the members first) as the plan says.
         /// </summary>
-        public void Set(in ConvGeometry g, int filters, BorderPlan? plan, T* image, Source source, T* x, T* w, bool rotated, T* packed, long packedLength, T* y, T* bias, bool relu, bool accumulate)
+        public void Set(in ConvGeometry g, int filters, BorderPlan? plan, T* image, Source source, T* x, T* w, bool rotated, T* packed, long packedLength, T* y, T* bias,
+            bool relu, bool accumulate, T* scale)
         {
+            _scale = scale;
             _g = g; _filters = filters; _image = image; _source = source; _x = x;
             _w = w; _rotated = rotated; _packed = packed; _packedLength = packedLength;
             _y = y; _bias = bias; _relu = relu; _accumulate = accumulate; _pad = image != x; _weightGradient = false;
@@ -321,8 +335,21 @@ public static unsafe class ImplicitConvolution
                             continue;
                         }
                         Gemm.PackPanelRows(_w + (long)pc * n + j0, n, kc, width, nr, panel);
+                        if (_scale != null) ScalePanel(panel, kc, _scale + j0);
                     }
                 }
+            }
+        }
+
+        /// <summary>Multiplies each of a packed panel's NR columns by its filter's scale (kc rows).</summary>
+        static void ScalePanel(T* panel, int kc, T* scale)
+        {
+            int vw = W.Count;
+            W s0 = W.Load(ref *scale), s1 = W.Load(ref scale[vw]);
+            for (int kk = 0; kk < kc; kk++, panel += 2 * vw)
+            {
+                W.Store(W.Load(ref *panel) * s0, ref *panel);
+                W.Store(W.Load(ref panel[vw]) * s1, ref panel[vw]);
             }
         }
 

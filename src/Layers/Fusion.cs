@@ -15,20 +15,38 @@ public static class Fusion
     /// </summary>
     public static (Tensor<T> Kernel, Tensor<T> Bias) FoldBatchNorm<T>(Conv2D<T> conv, BatchNormalization<T> bn) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var (scale, bias) = BatchNormScaleShift(conv, bn);
+        using (scale)
+        {
+            var kernel = conv.Kernel.Value.Clone();
+            var k = kernel.Span;
+            int filters = conv.Filters;
+            for (int f = 0; f < filters; f++)
+                for (int i = f; i < k.Length; i += filters) k[i] *= scale.Span[f];
+            return (kernel, bias);
+        }
+    }
+
+    /// <summary>
+    /// The per-filter scale s = gamma / sqrt(moving_variance + epsilon) and shift
+    /// (bias - moving_mean) * s + beta that turn conv(x) into BN(conv(x)) in inference:
+    /// BN(conv(x) + bias) == conv(x) * s + shift. [filters] each, new tensors.
+    /// </summary>
+    public static (Tensor<T> Scale, Tensor<T> Shift) BatchNormScaleShift<T>(Conv2D<T> conv, BatchNormalization<T> bn) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (!conv.IsBuilt || !bn.IsBuilt) throw new InvalidOperationException("fold batch norm: both layers must have been called (built) first");
         int filters = conv.Filters;
         if (bn.Gamma.Shape != new Shape(filters)) throw new ArgumentException($"fold batch norm: {bn.Name} has {bn.Gamma.Shape[0]} channels, {conv.Name} {filters} filters");
-        var kernel = conv.Kernel.Value.Clone();
-        var bias = Tensor<T>.Empty(new Shape(filters));
+        var scale = Tensor<T>.Empty(new Shape(filters));
+        var shift = Tensor<T>.Empty(new Shape(filters));
         T epsilon = T.CreateChecked(bn.Epsilon);
-        var k = kernel.Span;
         for (int f = 0; f < filters; f++)
         {
             T s = bn.Gamma.Value.Span[f] / T.Sqrt(bn.MovingVariance.Span[f] + epsilon);
-            for (int i = f; i < k.Length; i += filters) k[i] *= s;
+            scale.Span[f] = s;
             T b = conv.Bias?.Value.Span[f] ?? T.Zero;
-            bias.Span[f] = (b - bn.MovingMean.Span[f]) * s + bn.Beta.Value.Span[f];
+            shift.Span[f] = (b - bn.MovingMean.Span[f]) * s + bn.Beta.Value.Span[f];
         }
-        return (kernel, bias);
+        return (scale, shift);
     }
 }

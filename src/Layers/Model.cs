@@ -35,6 +35,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         _inputSlots = [.. _schedule.Select(node => node.Inputs.Select(i => slotOf[i]).ToArray())];
         Layers = KerasLayerOrder(output);
         FindBatchNormRelu();
+        FindBatchNormFolds();
     }
 
     public string Name { get; }
@@ -84,13 +85,23 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         var usesLeft = new int[count];
         var tape = Tape.Current;
         var profiler = Profiler.Current;
+        // Folded batch norms (and the ReLUs and Adds folded with them) pass their convolution's
+        // value on, as a folded ReLU does its batch norm's; a convolution that adds itself into
+        // a residual's buffer reads it, and its value is that buffer from then on.
+        bool folding = FoldsApply(tape);
         for (int n = 0; n < count; n++)
         {
-            if (Folded(_schedule[n])) owner[n] = owner[_inputSlots[n][0]];
+            if (folding && _absorbedBy[n] >= 0) owner[n] = owner[_absorbedBy[n]];
+            else if (Folded(_schedule[n])) owner[n] = owner[_inputSlots[n][0]];
             else
             {
                 owner[n] = n;
                 foreach (int s in _inputSlots[n]) usesLeft[owner[s]]++;
+                if (folding && _folds.TryGetValue(n, out var fold) && fold.Residual >= 0)
+                {
+                    owner[n] = owner[fold.Residual];
+                    usesLeft[owner[n]]++;
+                }
             }
         }
         for (int n = 0; n < count; n++)
@@ -99,6 +110,11 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             if (node == Input)
             {
                 values[n] = x;
+                continue;
+            }
+            if (folding && _absorbedBy[n] >= 0)
+            {
+                values[n] = values[_absorbedBy[n]];
                 continue;
             }
             var slots = _inputSlots[n];
@@ -115,7 +131,13 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
                 profiler.Scope = node.Layer;
                 start = Stopwatch.GetTimestamp();
             }
-            if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
+            int residual = -1;
+            if (folding && _folds.TryGetValue(n, out var fold))
+            {
+                values[n] = RunFolded(n, inputs[0], values);
+                residual = fold.Residual;
+            }
+            else if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
             else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
             else values[n] = node.Layer.Invoke(inputs);
             if (profiler != null)
@@ -128,6 +150,8 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             if (tape == null) continue;
             foreach (int s in slots)
                 if (--usesLeft[owner[s]] == 0 && _schedule[owner[s]] != Input) tape.ReleaseWhenUnneeded(values[owner[s]]);
+            // The residual's buffer now holds this node's value, which later nodes read.
+            if (residual >= 0) --usesLeft[owner[residual]];
         }
         return values[^1];
     }

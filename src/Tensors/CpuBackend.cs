@@ -77,10 +77,13 @@ public sealed class CpuBackend : IBackend
 
     /// <summary>
     /// Every shape is an implicit GEMM that reads windows straight from the (padded) image, with
-    /// bias and ReLU applied as tiles are stored (a 1x1 stride-1 layer reads x as it lies).
+    /// bias and ReLU applied as tiles are stored and the scale as the kernel is packed (a 1x1
+    /// stride-1 layer reads x as it lies).
     /// </summary>
-    public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>
-        => ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, kernel.Shape[3], y.Span, relu);
+    public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false,
+        Tensor<T>? scale = null, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>
+        => ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, kernel.Shape[3], y.Span, relu, accumulate,
+            scale: scale == null ? default : scale.Span);
 
     /// <summary>
     /// db sums dy; dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1

@@ -46,8 +46,12 @@ public interface IBackend
     void SoftmaxCrossEntropy<T>(Tensor<T> logits, Tensor<T> targets, int classes, T scale, Tensor<T> probabilities, Tensor<T> loss) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dLogits += upstream[0] * scale * (p * sum(t) - t).</summary>
     void SoftmaxCrossEntropyBackward<T>(Tensor<T> probabilities, Tensor<T> targets, int classes, Tensor<T> upstream, T scale, Tensor<T> dLogits) where T : unmanaged, IFloatingPointIeee754<T>;
-    /// <summary>y [N,H',W',F] = conv(x [N,H,W,C], kernel [KH,KW,C,F]) (+ bias [F]), then max(y, 0) when relu.</summary>
-    void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false) where T : unmanaged, IFloatingPointIeee754<T>;
+    /// <summary>
+    /// y [N,H',W',F] = (y when accumulating) + conv(x [N,H,W,C], kernel [KH,KW,C,F]) (* scale [F]) (+ bias [F]),
+    /// then max(y, 0) when relu.
+    /// </summary>
+    void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false,
+        Tensor<T>? scale = null, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>
     /// Accumulates the convolution's gradients into those of dKernel, dBias that are not null, and
     /// into dx, or overwrites dx when accumulateDx is false.

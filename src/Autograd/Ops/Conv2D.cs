@@ -26,6 +26,32 @@ public static partial class Ops
         where T : unmanaged, IFloatingPointIeee754<T>
         => Conv2DCore(x, kernel, bias, strideH, strideW, padding, relu: true);
 
+    /// <summary>
+    /// Inference only (it records no gradient): y = conv(x, kernel) * scale + shift per filter,
+    /// then max(y, 0) when <paramref name="relu"/>. With <paramref name="residual"/>, the result
+    /// is added to it in its own buffer, before the ReLU, and residual is returned: a ResNet
+    /// block's last conv -> batch norm -> Add -> ReLU as one pass over the output, the batch norm
+    /// (scale gamma / sqrt(moving variance + epsilon)) applied to the kernel as it is packed.
+    /// The caller must not read residual's old value again.
+    /// x: [N,H,W,C], kernel [KH,KW,C,F], scale and shift [F], residual [N,H',W',F].
+    /// </summary>
+    public static Variable<T> Conv2DScaled<T>(Variable<T> x, Tensor<T> kernel, Tensor<T> scale, Tensor<T> shift, int strideH, int strideW, string padding,
+        bool relu, Variable<T>? residual = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Tape.ShouldRecord(x)) throw new InvalidOperationException("Conv2DScaled has no backward: use Conv2D and BatchNorm while recording gradients");
+        if (x.Shape.Rank != 4 || kernel.Shape.Rank != 4 || kernel.Shape[2] != x.Shape[3])
+            throw new ArgumentException($"conv2d: input {x.Shape} (need [N,H,W,C]) with kernel {kernel.Shape} (need [KH,KW,C,F])");
+        int filters = kernel.Shape[3];
+        if (scale.Shape != new Shape(filters) || shift.Shape != new Shape(filters))
+            throw new ArgumentException($"conv2d: scale {scale.Shape} and shift {shift.Shape} for {filters} filters");
+        var g = ConvGeometry.Create(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], kernel.Shape[0], kernel.Shape[1], strideH, strideW, padding);
+        var shape = new Shape(g.Batch, g.OutHeight, g.OutWidth, filters);
+        if (residual != null && residual.Shape != shape) throw new ArgumentException($"conv2d: residual {residual.Shape} for output {shape}");
+        var y = residual ?? Tape.Output(Tensor<T>.Empty(shape, x.Value.Device));
+        x.Value.Backend.Conv2DForward(g, x.Value, kernel, shift, y.Value, relu, scale, accumulate: residual != null);
+        return y;
+    }
+
     static Variable<T> Conv2DCore<T>(Variable<T> x, Variable<T> kernel, Variable<T>? bias, int strideH, int strideW, string padding, bool relu)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
