@@ -138,21 +138,29 @@ public class ImplicitConvolutionTests
         var expected = TestData.Random<double>(g.Patch * filters, 5);
         var dW = (double[])expected.Clone();
         Gemm.MultiplyReference(true, false, g.Patch, filters, g.Rows, 1.0, cols, g.Patch, dy, filters, 1.0, expected, filters);
-        ImplicitConvolution.WeightGradientAccumulate<double>(g, x, dy, filters, dW);
+        ImplicitConvolution.WeightGradient<double>(g, x, dy, filters, dW);
         TestData.AssertClose<double>(dW, expected, 1e-12, "dW += windows^T dy");
+        var start = TestData.Random<double>(g.Patch * filters, 5);
+        var product = expected.Select((v, i) => v - start[i]).ToArray();
+        // Overwriting: whatever the buffer held (NaN here) must not reach the result.
+        var fresh = Enumerable.Repeat(double.NaN, g.Patch * filters).ToArray();
+        ImplicitConvolution.WeightGradient<double>(g, x, dy, filters, fresh, accumulate: false);
+        TestData.AssertClose<double>(fresh, product, 1e-12, "dW = windows^T dy");
 
         var xf = x.Select(v => (float)v).ToArray();
         var dyf = dy.Select(v => (float)v).ToArray();
         foreach (bool wide in new[] { true, false })
-        {
-            var dWf = new float[g.Patch * filters];
-            if (wide && V512<float>.IsHardwareAccelerated) ImplicitConvolution.WeightGradientAccumulate<float, V512<float>>(g, xf, dyf, filters, dWf);
-            else ImplicitConvolution.WeightGradientAccumulate<float, V256<float>>(g, xf, dyf, filters, dWf);
-            var start = TestData.Random<double>(g.Patch * filters, 5);
-            double worst = 0;
-            for (int i = 0; i < dWf.Length; i++) worst = Math.Max(worst, Math.Abs(dWf[i] - (expected[i] - start[i])));
-            Assert.That(worst, Is.LessThanOrEqualTo(1e-6 * (g.Rows + 2)), $"float dW wide={wide}: largest difference");
-        }
+            foreach (bool accumulate in new[] { true, false })
+            {
+                // Accumulating onto zeros, or overwriting NaN.
+                var dWf = new float[g.Patch * filters];
+                if (!accumulate) dWf.AsSpan().Fill(float.NaN);
+                if (wide && V512<float>.IsHardwareAccelerated) ImplicitConvolution.WeightGradient<float, V512<float>>(g, xf, dyf, filters, dWf, accumulate);
+                else ImplicitConvolution.WeightGradient<float, V256<float>>(g, xf, dyf, filters, dWf, accumulate);
+                double worst = 0;
+                for (int i = 0; i < dWf.Length; i++) worst = double.IsNaN(dWf[i]) ? double.NaN : Math.Max(worst, Math.Abs(dWf[i] - product[i]));
+                Assert.That(worst, Is.LessThanOrEqualTo(1e-6 * (g.Rows + 2)), $"float dW wide={wide} accumulate={accumulate}: largest difference");
+            }
     }
 
     static void AssertWithin(float[] actual, double[] expected, double bound, string what)

@@ -123,21 +123,23 @@ public static unsafe class ImplicitConvolution
     }
 
     /// <summary>
-    /// dW += windows^T * dy, the weight gradient, without the window matrix: the GEMM's A
-    /// operand (windows^T, [KH*KW*C, rows]) is packed straight from the (padded) image. The
-    /// rows (GEMM's k) are split over the team; each member sums its share into its own
-    /// partial, and the partials are added into dW at the end.
+    /// dW (+)= windows^T * dy, the weight gradient, without the window matrix: the GEMM's A
+    /// operand (windows^T, [KH*KW*C, rows]) is packed straight from the (padded) image. Either
+    /// the rows (GEMM's k) are split over the team, each member summing its share into its own
+    /// partial and the partials added up into dW at the end, or blocks of dW are.
+    /// <paramref name="accumulate"/> false overwrites dW (a fresh gradient then needs no
+    /// clearing pass: its first k-block stores instead of adding).
     /// x: [N,H,W,C], dy: [N,OH,OW,F], dW: [KH,KW,C,F].
     /// </summary>
-    public static void WeightGradientAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, ThreadTeam? team = null)
+    public static void WeightGradient<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) WeightGradientAccumulate<T, V512<T>>(g, x, dy, filters, dW, team);
-        else WeightGradientAccumulate<T, V256<T>>(g, x, dy, filters, dW, team);
+        if (V512<T>.IsHardwareAccelerated) WeightGradient<T, V512<T>>(g, x, dy, filters, dW, accumulate, team);
+        else WeightGradient<T, V256<T>>(g, x, dy, filters, dW, accumulate, team);
     }
 
     /// <summary>The same at an explicit vector width (tests use both).</summary>
-    public static void WeightGradientAccumulate<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, ThreadTeam? team = null)
+    public static void WeightGradient<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
@@ -154,7 +156,7 @@ public static unsafe class ImplicitConvolution
         T* pp = Job<T, W>.SplitOutputs(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, (long)members * g.Patch * filters);
         fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW)
         {
-            job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp);
+            job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp, accumulate);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
@@ -259,9 +261,9 @@ public static unsafe class ImplicitConvolution
         /// <summary>The k-block depth: the whole patch when taps are skipped (each tile walks its own taps through all of it).</summary>
         int KBlock => _border != null ? _g.Patch : Gemm.KBlock(_g.Patch);
 
-        public void SetWeightGradient(in ConvGeometry g, int filters, T* image, Source source, T* x, T* dy, T* dW, T* partials)
+        public void SetWeightGradient(in ConvGeometry g, int filters, T* image, Source source, T* x, T* dy, T* dW, T* partials, bool accumulate)
         {
-            _g = g; _filters = filters; _image = image; _source = source; _x = x; _dy = dy; _dW = dW; _partials = partials;
+            _g = g; _filters = filters; _image = image; _source = source; _x = x; _dy = dy; _dW = dW; _partials = partials; _accumulate = accumulate;
             _pad = image != x; _weightGradient = true;
         }
 
@@ -389,23 +391,27 @@ public static unsafe class ImplicitConvolution
                 if (patchPanels >= 4 * threads && _g.Patch > _filters)
                 {
                     (int a0, int a1) = Gemm.ShareRowPanels(_g.Patch, thread, threads);
-                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0, a1);
+                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0, a1, overwrite: !_accumulate);
                     return;
                 }
                 (int q0, int q1) = Gemm.Share(panels, thread, threads);
-                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1, 0, _g.Patch);
+                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1, 0, _g.Patch, overwrite: !_accumulate);
                 return;
             }
             T* partial = _partials + thread * length;
-            new Span<T>(partial, (int)length).Clear();
             (int r0, int r1) = Gemm.Share(_g.Rows, thread, threads);
-            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels, 0, _g.Patch);
+            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels, 0, _g.Patch, overwrite: true);
+            else new Span<T>(partial, (int)length).Clear();
             team.Barrier();
-            // Every member adds its slice of all the partials into dW.
+            // Every member adds its slice of all the partials into dW (the first one copied, when overwriting).
             (int e0, int e1) = Gemm.Share((int)length, thread, threads);
             var target = new Span<T>(_dW + e0, e1 - e0);
             for (int m = 0; m < threads; m++)
-                Elementwise.Axpy(T.One, new ReadOnlySpan<T>(_partials + m * length + e0, e1 - e0), target);
+            {
+                var slice = new ReadOnlySpan<T>(_partials + m * length + e0, e1 - e0);
+                if (m == 0 && !_accumulate) slice.CopyTo(target);
+                else Elementwise.Axpy(T.One, slice, target);
+            }
         }
 
         /// <summary>
@@ -427,7 +433,8 @@ public static unsafe class ImplicitConvolution
         /// out whole, one row per output position, and the micro-kernel reads its MR values per
         /// k from there, as no MR-wide copy fits the runs. Runs shorter than a vector are packed.
         /// </summary>
-        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1)
+        /// <param name="overwrite">Store the first k-block's products instead of adding them (the block of partial is not cleared).</param>
+        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1, bool overwrite)
         {
             int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
             int panels = (f + nr - 1) / nr;
@@ -447,6 +454,7 @@ public static unsafe class ImplicitConvolution
                 for (int pc = r0; pc < r1; pc += kBlock)
                 {
                     int kc = Math.Min(kBlock, r1 - pc);
+                    bool add = !overwrite || pc > r0;
                     WindowStarts(pc, kc, starts);
                     PackDyRows(pc, kc, bPacked, p0, p1);
                     if (wholeWindows) CopyWindows(starts, kc, segment, pitch, windowMatrix);
@@ -467,14 +475,14 @@ public static unsafe class ImplicitConvolution
                                 T* cTile = partial + (long)(ic + ir) * f + jp * nr;
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
                                 if (wholeWindows)
-                                    Gemm.Tile<T, W, MatrixColumns<T>>(new MatrixColumns<T>(windowMatrix + ic + ir, patch), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                    Gemm.Tile<T, W, MatrixColumns<T>>(new MatrixColumns<T>(windowMatrix + ic + ir, patch), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: add);
                                 else if (inPlace && ir != shortPanel)
                                 {
                                     int position = ic + ir;
-                                    Gemm.Tile<T, W, WindowColumns<T>>(new WindowColumns<T>(pStarts, (nint)(position / segment) * pitch + position % segment), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                    Gemm.Tile<T, W, WindowColumns<T>>(new WindowColumns<T>(pStarts, (nint)(position / segment) * pitch + position % segment), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: add);
                                 }
                                 else
-                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (inPlace ? 0 : (long)ir * kc)), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: true);
+                                    Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (inPlace ? 0 : (long)ir * kc)), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: add);
                             }
                         }
                     }

@@ -90,12 +90,13 @@ public sealed class CpuBackend : IBackend
     /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers,
     /// and dy w^T folded back by col2im for strided ones.
     /// </summary>
-    public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true)
+    public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true,
+        bool accumulateDKernel = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
         if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
-        if (dKernel != null) ImplicitConvolution.WeightGradientAccumulate<T>(g, x.Span, dy.Span, filters, dKernel.Span);
+        if (dKernel != null) ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel);
         if (dx == null) return;
         if (IsPointwise(g))
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, accumulateDx ? T.One : T.Zero, dx);

@@ -54,9 +54,10 @@ public interface IBackend
         Tensor<T>? scale = null, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>
     /// Accumulates the convolution's gradients into those of dKernel, dBias that are not null, and
-    /// into dx, or overwrites dx when accumulateDx is false.
+    /// into dx; overwrites dx when accumulateDx is false, and dKernel when accumulateDKernel is.
     /// </summary>
-    void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true) where T : unmanaged, IFloatingPointIeee754<T>;
+    void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true,
+        bool accumulateDKernel = true) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>cols[rows, patch] = every output position's window of x (NHWC), zeros in the padding.</summary>
     void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>dx += dCols scattered back to the input positions its windows came from.</summary>

@@ -82,11 +82,13 @@ public static partial class Ops
             // A fused ReLU passes the gradient only where it was open.
             using var masked = relu ? Tensor<T>.Empty(OutputGrad.Shape, OutputGrad.Device) : null;
             if (masked != null) backend.UnaryBackward(UnaryFunction.Relu, Output.Value, OutputGrad, masked, accumulate: false);
-            bool accumulateDx = false;
+            bool accumulateDx = false, accumulateDKernel = false;
             var dx = x.RequiresGrad ? x.GradForWrite(out accumulateDx) : null;
-            backend.Conv2DBackward(g, x.Value, kernel.Value, masked ?? OutputGrad, dx,
-                kernel.RequiresGrad ? kernel.EnsureGrad() : null,
-                bias is { RequiresGrad: true } ? bias.EnsureGrad() : null, accumulateDx);
+            // A fresh kernel gradient (each step's, once the optimizer released the last) is
+            // written, not cleared and added to.
+            var dKernel = kernel.RequiresGrad ? kernel.GradForWrite(out accumulateDKernel) : null;
+            backend.Conv2DBackward(g, x.Value, kernel.Value, masked ?? OutputGrad, dx, dKernel,
+                bias is { RequiresGrad: true } ? bias.EnsureGrad() : null, accumulateDx, accumulateDKernel);
         }
     }
 }
