@@ -201,6 +201,51 @@ public class BatchNormTests
         Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
     }
 
+    [TestCase(true, 2), TestCase(false, 2), TestCase(true, 40), TestCase(false, 40)]
+    public void FusedBatchNormAddReluMatchesTheThreeOps(bool training, int batch)
+    {
+        var shape = new Shape(batch, 4, 4, 6);
+        var x0 = TestData.RandomTensor(1, shape.ToArray());
+        var r0 = TestData.RandomTensor(7, shape.ToArray());
+        var upstream = TestData.RandomTensor(2, shape.ToArray());
+        var results = new List<double[][]>();
+        foreach (bool fused in new[] { false, true })
+        {
+            var x = new Variable<double>(x0.Clone(), requiresGrad: true);
+            var residual = new Variable<double>(r0.Clone(), requiresGrad: true);
+            var gamma = new Variable<double>(TestData.RandomTensor(3, 6), requiresGrad: true);
+            var beta = new Variable<double>(TestData.RandomTensor(4, 6), requiresGrad: true);
+            var mm = TestData.RandomTensor(5, 6);
+            var mv = Tensor<double>.FromArray(TestData.Random<double>(6, 6, 0.5, 2), new Shape(6));
+            double[] y;
+            using (var tape = new Tape())
+            {
+                var output = fused
+                    ? Ops.BatchNormAddRelu(x, gamma, beta, mm, mv, training, residual)
+                    : Ops.Relu(Ops.Add(Ops.BatchNorm(x, gamma, beta, mm, mv, training), residual));
+                y = output.Value.ToArray();
+                tape.Backward(output, upstream);
+            }
+            results.Add([y, x.Grad!.ToArray(), gamma.Grad!.ToArray(), beta.Grad!.ToArray(), residual.Grad!.ToArray(), mm.ToArray(), mv.ToArray()]);
+        }
+        Assert.That(results[1][0].Count(v => v == 0), Is.GreaterThan(results[1][0].Length / 5), "the ReLU should close on a good share of outputs");
+        string[] names = ["y", "dx", "dGamma", "dBeta", "dResidual", "moving mean", "moving variance"];
+        for (int i = 0; i < names.Length; i++) TestData.AssertClose<double>(results[1][i], results[0][i], 1e-10, names[i]);
+    }
+
+    [TestCase(true), TestCase(false)]
+    public void FusedBatchNormAddReluGradientCheck(bool training)
+    {
+        var x = new Variable<double>(TestData.RandomTensor(11, 2, 3, 4, 5), requiresGrad: true, name: "x");
+        var residual = new Variable<double>(TestData.RandomTensor(16, 2, 3, 4, 5), requiresGrad: true, name: "residual");
+        var gamma = new Variable<double>(TestData.RandomTensor(12, 5), requiresGrad: true, name: "gamma");
+        var beta = new Variable<double>(TestData.RandomTensor(13, 5), requiresGrad: true, name: "beta");
+        var movingMean = TestData.RandomTensor(14, 5);
+        var movingVariance = Tensor<double>.FromArray(TestData.Random<double>(5, 15, 0.5, 2), new Shape(5));
+        var report = Autograd.GradientCheck.Run(() => Ops.BatchNormAddRelu(x, gamma, beta, movingMean, movingVariance, training, residual), [x, gamma, beta, residual]);
+        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
+    }
+
     [Test]
     public void OnePassVarianceKeepsItsDigitsForAFarOffMean()
     {

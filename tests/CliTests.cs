@@ -234,11 +234,14 @@ public class CliTests
         Assert.That(share, Is.InRange(20, 100), "convolutions' share of the step");
         Assert.That(double.Parse(cells[6], CultureInfo.InvariantCulture), Is.GreaterThan(0), convolutions);
         Assert.That(lines.Count(l => l.StartsWith("BatchNormalization+ReLU ")), Is.EqualTo(1), "batch norms run with their ReLU are a type of their own");
+        var joins = lines.Single(l => l.StartsWith("BatchNormalization+Add+ReLU "));
+        Assert.That(joins.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Is.EqualTo("16"), "each block's end runs as one op");
         Assert.That(lines.Count(l => l.StartsWith("optimizer updates")), Is.EqualTo(1));
-        // Every layer that runs, once each, by its Keras name: 53 convolutions, 53 batch norms, 16 adds,
-        // the 16 ReLUs after them, padding, two poolings, flatten and fc6 (the other 33 ReLUs run inside batch norms).
+        // Every layer that runs, once each, by its Keras name: 53 convolutions, 37 batch norms (33
+        // with their ReLU, 4 on the shortcuts), 16 adds (with the batch norm before them and the
+        // ReLU after), padding, two poolings, flatten and fc6.
         var layerRows = lines.SkipWhile(l => !l.StartsWith("by layer (run order)")).Skip(1).Where(l => l.Trim().Length > 0).ToArray();
-        Assert.That(layerRows, Has.Length.EqualTo(53 + 53 + 16 + 16 + 5), outcome.Out);
+        Assert.That(layerRows, Has.Length.EqualTo(53 + 37 + 16 + 5), outcome.Out);
         Assert.That(layerRows[1], Does.StartWith("conv1 "));
         Assert.That(layerRows[^1], Does.StartWith("fc6 "));
         Assert.That(layerRows.Count(l => l.StartsWith("res5c_branch2c ")), Is.EqualTo(1));

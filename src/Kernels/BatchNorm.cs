@@ -15,10 +15,12 @@ public static class BatchNorm
     /// <summary>
     /// Training forward: y = gamma * (x - mean) / sqrt(var + eps) + beta with batch statistics.
     /// Writes mean and 1/sqrt(var + eps) (the backward needs them) and updates the moving
-    /// statistics in place.
+    /// statistics in place. With a residual (same shape as x) it is added before the ReLU, in
+    /// the same pass: a ResNet block's BN -> Add -> ReLU.
     /// </summary>
     public static void ForwardTraining<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        T momentum, T epsilon, Span<T> movingMean, Span<T> movingVariance, Span<T> mean, Span<T> invStd, Span<T> y, bool relu = false)
+        T momentum, T epsilon, Span<T> movingMean, Span<T> movingVariance, Span<T> mean, Span<T> invStd, Span<T> y, bool relu = false,
+        ReadOnlySpan<T> residual = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = Rows(x.Length, channels, y.Length);
@@ -38,23 +40,25 @@ public static class BatchNorm
             movingVariance[c] = momentum * movingVariance[c] + (T.One - momentum) * v;
             invStd[c] = T.One / T.Sqrt(v + epsilon);
         }
-        Normalize(x, channels, gamma, beta, mean, invStd, y, relu);
+        Normalize(x, channels, gamma, beta, mean, invStd, y, relu, residual);
     }
 
-    /// <summary>Inference forward: y = gamma * (x - movingMean) / sqrt(movingVariance + eps) + beta.</summary>
+    /// <summary>Inference forward: y = gamma * (x - movingMean) / sqrt(movingVariance + eps) + beta (+ residual, then ReLU, as in training).</summary>
     public static void ForwardInference<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        ReadOnlySpan<T> movingMean, ReadOnlySpan<T> movingVariance, T epsilon, Span<T> invStd, Span<T> y, bool relu = false)
+        ReadOnlySpan<T> movingMean, ReadOnlySpan<T> movingVariance, T epsilon, Span<T> invStd, Span<T> y, bool relu = false, ReadOnlySpan<T> residual = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Rows(x.Length, channels, y.Length);
         for (int c = 0; c < channels; c++) invStd[c] = T.One / T.Sqrt(movingVariance[c] + epsilon);
-        Normalize(x, channels, gamma, beta, movingMean, invStd, y, relu);
+        Normalize(x, channels, gamma, beta, movingMean, invStd, y, relu, residual);
     }
 
-    /// <summary>y = gamma * (x - mean) * invStd + beta, then max(y, 0) when relu (the fused BN + ReLU).</summary>
-    static void Normalize<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, Span<T> y, bool relu)
+    /// <summary>y = gamma * (x - mean) * invStd + beta (+ residual), then max(y, 0) when relu (the fused BN + ReLU, or BN + Add + ReLU).</summary>
+    static void Normalize<T>(ReadOnlySpan<T> x, int channels, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, ReadOnlySpan<T> mean, ReadOnlySpan<T> invStd, Span<T> y, bool relu,
+        ReadOnlySpan<T> residual)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (!residual.IsEmpty) Rows(residual.Length, channels, y.Length);
         // y = x * scale + shift with scale = gamma / std and shift = beta - mean * scale.
         Span<T> scale = channels <= 1024 ? stackalloc T[channels] : new T[channels];
         Span<T> shift = channels <= 1024 ? stackalloc T[channels] : new T[channels];
@@ -63,7 +67,10 @@ public static class BatchNorm
             scale[c] = gamma[c] * invStd[c];
             shift[c] = beta[c] - mean[c] * scale[c];
         }
-        ParallelAffine(x, default, channels, scale, default, shift, y, default, accumulate: false, relu);
+        // The residual is the affine map's second term, with coefficient 1.
+        Span<T> ones = residual.IsEmpty ? default : channels <= 1024 ? stackalloc T[channels] : new T[channels];
+        ones.Fill(T.One);
+        ParallelAffine(x, residual, channels, scale, ones, shift, y, default, accumulate: false, relu);
     }
 
     /// <summary>

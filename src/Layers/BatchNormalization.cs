@@ -41,6 +41,13 @@ public sealed class BatchNormalization<T>(double momentum = 0.99, double epsilon
         return Ops.BatchNormRelu(x, Gamma, Beta, MovingMean, MovingVariance, Training, Momentum, Epsilon);
     }
 
+    /// <summary>relu(this layer(x) + residual) as one fused op (a model runs a residual block's BN -> Add -> ReLU this way).</summary>
+    internal Variable<T> CallWithAddRelu(Variable<T> x, Variable<T> residual)
+    {
+        if (!IsBuilt) throw new InvalidOperationException($"{Name} is not built");
+        return Ops.BatchNormAddRelu(x, Gamma, Beta, MovingMean, MovingVariance, Training, residual, Momentum, Epsilon);
+    }
+
     protected override Variable<T> Forward(Variable<T> x) =>
         Ops.BatchNorm(x, Gamma, Beta, MovingMean, MovingVariance, Training, Momentum, Epsilon);
 }

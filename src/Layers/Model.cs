@@ -15,6 +15,10 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     readonly int[][] _inputSlots;
     readonly HashSet<SymbolicTensor<T>> _reluFoldedIntoBatchNorm = new();
     readonly HashSet<SymbolicTensor<T>> _batchNormWithRelu = new();
+    /// <summary>Add nodes run as batch norm + Add + ReLU: the batch norm whose output is one of the Add's inputs, what it normalises, and the other input.</summary>
+    readonly Dictionary<int, (int BatchNorm, int BatchNormInput, int Other)> _batchNormAddRelu = new();
+    /// <summary>Batch norms that run inside their Add, and ReLUs that run inside the Add before them.</summary>
+    readonly HashSet<int> _batchNormInAdd = new(), _reluAfterFusedAdd = new();
 
     /// <param name="input">What <see cref="Functional.Input{T}"/> returned.</param>
     /// <param name="output">The last layer's symbolic output.</param>
@@ -89,14 +93,18 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         // value on, as a folded ReLU does its batch norm's; a convolution that adds itself into
         // a residual's buffer reads it, and its value is that buffer from then on.
         bool folding = FoldsApply(tape);
+        // Otherwise a batch norm feeding a residual Add runs inside the Add (reading what the
+        // batch norm would have), and the ReLU after it passes the Add's value on.
+        bool addFusing = !folding && FuseBatchNormRelu;
         for (int n = 0; n < count; n++)
         {
             if (folding && _absorbedBy[n] >= 0) owner[n] = owner[_absorbedBy[n]];
-            else if (Folded(_schedule[n])) owner[n] = owner[_inputSlots[n][0]];
+            else if (Folded(_schedule[n]) || addFusing && _reluAfterFusedAdd.Contains(n)) owner[n] = owner[_inputSlots[n][0]];
+            else if (addFusing && _batchNormInAdd.Contains(n)) owner[n] = n;
             else
             {
                 owner[n] = n;
-                foreach (int s in _inputSlots[n]) usesLeft[owner[s]]++;
+                foreach (int s in Reads(n, addFusing)) usesLeft[owner[s]]++;
                 if (folding && _folds.TryGetValue(n, out var fold) && fold.Residual >= 0)
                 {
                     owner[n] = owner[fold.Residual];
@@ -117,10 +125,11 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
                 values[n] = values[_absorbedBy[n]];
                 continue;
             }
-            var slots = _inputSlots[n];
+            if (addFusing && _batchNormInAdd.Contains(n)) continue;
+            var slots = Reads(n, addFusing);
             var inputs = new Variable<T>[slots.Length];
             for (int i = 0; i < inputs.Length; i++) inputs[i] = values[slots[i]];
-            if (Folded(node))
+            if (Folded(node) || addFusing && _reluAfterFusedAdd.Contains(n))
             {
                 values[n] = inputs[0];
                 continue;
@@ -139,6 +148,8 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             }
             else if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
             else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
+            else if (addFusing && _batchNormAddRelu.TryGetValue(n, out var join))
+                values[n] = ((BatchNormalization<T>)_schedule[join.BatchNorm].Layer).CallWithAddRelu(inputs[0], inputs[1]);
             else values[n] = node.Layer.Invoke(inputs);
             if (profiler != null)
             {
@@ -158,6 +169,10 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
 
     bool Folded(SymbolicTensor<T> node) => FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node);
 
+    /// <summary>The slots node <paramref name="n"/> reads: a fused Add reads its batch norm's input and its other input.</summary>
+    int[] Reads(int n, bool addFusing) =>
+        addFusing && _batchNormAddRelu.TryGetValue(n, out var join) ? [join.BatchNormInput, join.Other] : _inputSlots[n];
+
     /// <summary>Every node between input and output, in an order where inputs come first (the output last).</summary>
     internal IReadOnlyList<SymbolicTensor<T>> Nodes => _schedule;
 
@@ -169,8 +184,10 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     }
 
     /// <summary>
-    /// Run a batch norm followed only by Activation('relu') or ReLU() as one fused op (on by default;
-    /// off runs every layer on its own, which tests compare against).
+    /// Run a batch norm followed only by Activation('relu') or ReLU() as one fused op, and a batch
+    /// norm followed only by a two-input Add that only a ReLU follows (a residual block's end)
+    /// as batch norm + Add + ReLU (on by default; off runs every layer on its own, which tests
+    /// compare against).
     /// </summary>
     public bool FuseBatchNormRelu { get; set; } = true;
 
@@ -201,6 +218,19 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             if (consumers[bn] != 1 || bn == Output) continue;
             _batchNormWithRelu.Add(bn);
             _reluFoldedIntoBatchNorm.Add(node);
+        }
+        var index = new Dictionary<SymbolicTensor<T>, int>();
+        for (int n = 0; n < _schedule.Length; n++) index[_schedule[n]] = n;
+        foreach (var relu in _schedule)
+        {
+            if (relu.Layer is not (Activation<T> { Function: "relu" } or ReLU<T>) || relu.Inputs[0] is not { Layer: Add<T> } add) continue;
+            if (add.Inputs.Count != 2 || consumers[add] != 1 || add == Output) continue;
+            var bn = add.Inputs.FirstOrDefault(i => i.Layer is BatchNormalization<T> && consumers[i] == 1 && i != Output);
+            if (bn == null) continue;
+            var other = add.Inputs[0] == bn ? add.Inputs[1] : add.Inputs[0];
+            _batchNormAddRelu[index[add]] = (index[bn], index[bn.Inputs[0]], index[other]);
+            _batchNormInAdd.Add(index[bn]);
+            _reluAfterFusedAdd.Add(index[relu]);
         }
     }
 

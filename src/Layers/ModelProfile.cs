@@ -7,7 +7,8 @@ namespace Engine.Layers;
 /// One layer's time per pass from a <see cref="Profiler"/>, and the GFLOP/s it reached (2 FLOPs
 /// per multiply-add; convolutions and dense layers only, as <see cref="Model{T}.ForwardMacsPerSample"/>
 /// counts them). A batch norm run fused with its ReLU carries the ReLU's time; its type reads
-/// "BatchNormalization+ReLU".
+/// "BatchNormalization+ReLU"; an Add run with the batch norm before it and the ReLU after it
+/// carries both ("BatchNormalization+Add+ReLU").
 /// </summary>
 /// <param name="ForwardFlops">FLOPs of the layer's forward pass on the profiled batch (0 for layers that are not counted).</param>
 /// <param name="BackwardFlops">FLOPs of its backward: dW, plus dX when its input needs a gradient (the stem's does not).</param>
@@ -53,7 +54,10 @@ public sealed partial class Model<T>
                 rows[layer] = row with { ForwardFlops = row.ForwardFlops + forwardFlops, BackwardFlops = row.BackwardFlops + backwardFlops };
                 continue;
             }
-            string type = FuseBatchNormRelu && _batchNormWithRelu.Contains(node) ? layer.TypeName + "+ReLU" : layer.TypeName;
+            string type = !FuseBatchNormRelu ? layer.TypeName
+                : _batchNormWithRelu.Contains(node) ? layer.TypeName + "+ReLU"
+                : _batchNormAddRelu.ContainsKey(n) ? "BatchNormalization+Add+ReLU"
+                : layer.TypeName;
             order.Add(layer);
             rows[layer] = new LayerTime(layer.Name, type, time.Forward.TotalMilliseconds / passes, time.Backward.TotalMilliseconds / passes, forwardFlops, backwardFlops);
         }

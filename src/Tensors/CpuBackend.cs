@@ -140,15 +140,16 @@ public sealed class CpuBackend : IBackend
         => Padding.ZeroPadBackward<T>(g, dy.Span, dx.Span, accumulate);
 
     public void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
-        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
+        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu, Tensor<T>? residual = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = gamma.Length;
+        var r = residual == null ? default : residual.Span;
         if (training)
-            Kernels.BatchNorm.ForwardTraining<T>(x.Span, channels, gamma.Span, beta.Span, momentum, epsilon, movingMean.Span, movingVariance.Span, mean.Span, invStd.Span, y.Span, relu);
+            Kernels.BatchNorm.ForwardTraining<T>(x.Span, channels, gamma.Span, beta.Span, momentum, epsilon, movingMean.Span, movingVariance.Span, mean.Span, invStd.Span, y.Span, relu, r);
         else
         {
             movingMean.Span.CopyTo(mean.Span);
-            Kernels.BatchNorm.ForwardInference<T>(x.Span, channels, gamma.Span, beta.Span, movingMean.Span, movingVariance.Span, epsilon, invStd.Span, y.Span, relu);
+            Kernels.BatchNorm.ForwardInference<T>(x.Span, channels, gamma.Span, beta.Span, movingMean.Span, movingVariance.Span, epsilon, invStd.Span, y.Span, relu, r);
         }
     }
 

@@ -75,8 +75,9 @@ public interface IBackend
     /// updated with momentum; inference: moving statistics. Writes the mean and 1/std it used.
     /// </summary>
     /// <param name="relu">Fuse a ReLU into the output (y = max(bn(x), 0)).</param>
+    /// <param name="residual">Added to bn(x) before the ReLU (a residual join), x's shape.</param>
     void BatchNormForward<T>(Tensor<T> x, Tensor<T> gamma, Tensor<T> beta, Tensor<T> movingMean, Tensor<T> movingVariance,
-        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu) where T : unmanaged, IFloatingPointIeee754<T>;
+        bool training, T momentum, T epsilon, Tensor<T> mean, Tensor<T> invStd, Tensor<T> y, bool relu, Tensor<T>? residual = null) where T : unmanaged, IFloatingPointIeee754<T>;
     /// <summary>
     /// Accumulates the batch-norm gradients into those of dx, dGamma, dBeta that are not null
     /// (dx is overwritten instead when accumulateDx is false);
