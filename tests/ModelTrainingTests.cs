@@ -121,6 +121,7 @@ public class ModelTrainingTests
         for (int i = 0; i < 32; i++) y[i, i % 6] = 1;
         var pool = TensorPool<float>.Shared;
         for (int i = 0; i < 2; i++) model.TrainOnBatch(x, y);
+        TestData.SettleDroppedTensors();
         long buffers = pool.Allocations, outstanding = pool.Outstanding;
         long bytes = GC.GetTotalAllocatedBytes(precise: true);
         const int steps = 2;

@@ -96,6 +96,7 @@ public class RobustnessTests
             Ops.SoftmaxCrossEntropy(Ops.MatMul(x, w), t);
         }
         Step();
+        TestData.SettleDroppedTensors();
         long outstanding = pool.Outstanding;
         for (int i = 0; i < 5; i++) Step();
         Assert.That(pool.Outstanding, Is.EqualTo(outstanding));

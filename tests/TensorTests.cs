@@ -78,18 +78,40 @@ public class TensorTests
     }
 
     [Test]
-    public void AFreeBufferUpToTwiceTheLengthIsLentBeforeANewOneIsMade()
+    public void FreedBlocksAreSplitAndMergedBeforeFreshMemoryIsUsed()
     {
-        // A pool of its own: other tests rent from the shared one meanwhile.
-        var pool = new TensorPool<float>();
-        var array = pool.Rent(70_000);
-        pool.Return(array);
-        Assert.That(pool.Rent(40_000), Is.SameAs(array), "a free array 1.75x as long was not lent");
-        Assert.That(pool.Allocations, Is.EqualTo(1));
-        pool.Return(array);
-        Assert.That(pool.Rent(30_000), Is.Not.SameAs(array), "a free array 2.3x as long was lent: small tensors would hold large arrays");
-        Assert.That(pool.Rent(70_000), Is.SameAs(array), "the exact length was not lent");
+        // A pool of its own (room for 1000 floats per chunk): other tests rent from the shared one meanwhile.
+        var pool = new TensorPool<float>(chunkLength: 1000);
+        var a = pool.Rent(300);
+        var b = pool.Rent(100);
+        Assert.That((a.Length, b.Length), Is.EqualTo((304, 112)), "whole cache lines of 16 floats");
+        Assert.That(b.Offset, Is.EqualTo(a.Offset + a.Length), "address order");
+        Assert.That(pool.BytesAllocated, Is.EqualTo((304 + 112) * 4));
+        pool.Return(a);
+        // Two smaller blocks from the freed one, no fresh memory.
+        var c = pool.Rent(100);
+        var d = pool.Rent(150);
+        Assert.That((c.Offset, d.Offset), Is.EqualTo((a.Offset, a.Offset + 112)));
         Assert.That(pool.Allocations, Is.EqualTo(2));
+        pool.Return(c);
+        pool.Return(d);
+        pool.Return(b);
+        // All three merged back into one run, which ends at the high-water mark: a block one
+        // cache line longer starts where the run does and moves the mark by that line.
+        var e = pool.Rent(420);
+        Assert.That(e.Offset, Is.EqualTo(a.Offset));
+        Assert.That(pool.BytesAllocated, Is.EqualTo(432 * 4));
+        Assert.That(pool.Allocations, Is.EqualTo(3));
+        // More than the chunk has left: a second chunk.
+        var f = pool.Rent(700);
+        Assert.That(f.Array, Is.Not.SameAs(e.Array));
+        Assert.That(pool.Allocations, Is.EqualTo(4));
+        Assert.That((pool.Outstanding, pool.BytesOutstanding, pool.PeakBytesOutstanding), Is.EqualTo((2L, (432 + 704) * 4L, (432 + 704) * 4L)));
+        pool.Return(e);
+        pool.Return(f);
+        Assert.Throws<InvalidOperationException>(() => pool.Return(f), "a block returned twice");
+        pool.Trim();
+        Assert.That(pool.BytesAllocated, Is.Zero);
     }
 
     [Test]

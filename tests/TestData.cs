@@ -56,4 +56,15 @@ static class TestData
         double err = MaxRelativeError(actual, expected);
         Assert.That(err, Is.LessThanOrEqualTo(tolerance), $"{what}: max relative error {err:E3}");
     }
+
+    /// <summary>
+    /// Lets the GC finalize tensors earlier code dropped without disposing (their storage then
+    /// returns its block to the pool), so a test counting the pool's blocks sees only its own.
+    /// </summary>
+    public static void SettleDroppedTensors()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
 }

@@ -37,27 +37,39 @@ sealed class CpuDevice : Device
     public override TensorStorage<T> Allocate<T>(int length) => new CpuStorage<T>(length);
 }
 
-/// <summary>A pinned array drawn from <see cref="TensorPool{T}.Shared"/>, used from its first cache-line boundary.</summary>
+/// <summary>
+/// A block of <see cref="TensorPool{T}.Shared"/>'s pinned memory, starting on a cache line.
+/// Disposing it returns the block; a storage dropped without disposing returns it when
+/// collected, as a pooled array's memory would have been reclaimed.
+/// </summary>
 public sealed class CpuStorage<T> : TensorStorage<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    T[]? _array;
-    readonly int _length, _offset;
+    readonly TensorPool<T>.Block _block;
+    readonly int _length;
+    int _disposed;
 
     public CpuStorage(int length)
     {
         _length = length;
-        _array = TensorPool<T>.Shared.Rent(length);
-        _offset = CacheLine.AlignedOffset(_array);
+        _block = TensorPool<T>.Shared.Rent(length);
     }
 
     public override Device Device => Device.Cpu;
     public override int Length => _length;
-    public override bool IsDisposed => _array == null;
-    public override Span<T> HostSpan => (_array ?? throw new ObjectDisposedException("tensor storage", "this tensor's buffer was returned to the pool")).AsSpan(_offset, _length);
+    public override bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public override Span<T> HostSpan => IsDisposed
+        ? throw new ObjectDisposedException("tensor storage", "this tensor's buffer was returned to the pool")
+        : _block.Span(_length);
 
     public override void Dispose()
     {
-        var a = Interlocked.Exchange(ref _array, null);
-        if (a != null) TensorPool<T>.Shared.Return(a);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        TensorPool<T>.Shared.Return(_block);
+        GC.SuppressFinalize(this);
+    }
+
+    ~CpuStorage()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) TensorPool<T>.Shared.Return(_block);
     }
 }
