@@ -142,10 +142,15 @@ public class ImplicitConvolutionTests
         TestData.AssertClose<double>(dW, expected, 1e-12, "dW += windows^T dy");
         var start = TestData.Random<double>(g.Patch * filters, 5);
         var product = expected.Select((v, i) => v - start[i]).ToArray();
-        // Overwriting: whatever the buffer held (NaN here) must not reach the result.
+        // Overwriting: whatever the buffer held (NaN here) must not reach the result. With the
+        // bias gradient: dy's column sums added to what dBias held.
         var fresh = Enumerable.Repeat(double.NaN, g.Patch * filters).ToArray();
-        ImplicitConvolution.WeightGradient<double>(g, x, dy, filters, fresh, accumulate: false);
+        var dBias = TestData.Random<double>(filters, 6);
+        var expectedBias = dBias.Select((v, j) => v + Enumerable.Range(0, g.Rows).Sum(r => dy[r * filters + j])).ToArray();
+        ImplicitConvolution.WeightGradient<double>(g, x, dy, filters, fresh, accumulate: false, dBias: dBias);
         TestData.AssertClose<double>(fresh, product, 1e-12, "dW = windows^T dy");
+        // Sums of up to 2700 terms in another order, some cancelling: 1e-10 relative.
+        TestData.AssertClose<double>(dBias, expectedBias, 1e-10, "dBias += column sums of dy");
 
         var xf = x.Select(v => (float)v).ToArray();
         var dyf = dy.Select(v => (float)v).ToArray();
@@ -154,9 +159,13 @@ public class ImplicitConvolutionTests
             {
                 // Accumulating onto zeros, or overwriting NaN.
                 var dWf = new float[g.Patch * filters];
+                var dBiasf = new float[filters];
                 if (!accumulate) dWf.AsSpan().Fill(float.NaN);
-                if (wide && V512<float>.IsHardwareAccelerated) ImplicitConvolution.WeightGradient<float, V512<float>>(g, xf, dyf, filters, dWf, accumulate);
-                else ImplicitConvolution.WeightGradient<float, V256<float>>(g, xf, dyf, filters, dWf, accumulate);
+                if (wide && V512<float>.IsHardwareAccelerated) ImplicitConvolution.WeightGradient<float, V512<float>>(g, xf, dyf, filters, dWf, accumulate, dBias: dBiasf);
+                else ImplicitConvolution.WeightGradient<float, V256<float>>(g, xf, dyf, filters, dWf, accumulate, dBias: dBiasf);
+                var biasStart = TestData.Random<double>(filters, 6);
+                for (int j = 0; j < filters; j++)
+                    Assert.That(dBiasf[j], Is.EqualTo(expectedBias[j] - biasStart[j]).Within(1e-6 * (g.Rows + 2)), $"float dBias[{j}] wide={wide}");
                 double worst = 0;
                 for (int i = 0; i < dWf.Length; i++) worst = double.IsNaN(dWf[i]) ? double.NaN : Math.Max(worst, Math.Abs(dWf[i] - product[i]));
                 Assert.That(worst, Is.LessThanOrEqualTo(1e-6 * (g.Rows + 2)), $"float dW wide={wide} accumulate={accumulate}: largest difference");

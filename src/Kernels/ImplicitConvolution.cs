@@ -128,23 +128,28 @@ public static unsafe class ImplicitConvolution
     /// the rows (GEMM's k) are split over the team, each member summing its share into its own
     /// partial and the partials added up into dW at the end, or blocks of dW are.
     /// <paramref name="accumulate"/> false overwrites dW (a fresh gradient then needs no
-    /// clearing pass: its first k-block stores instead of adding).
-    /// x: [N,H,W,C], dy: [N,OH,OW,F], dW: [KH,KW,C,F].
+    /// clearing pass: its first k-block stores instead of adding). dBias, when not empty, gets
+    /// dy's column sums added (the bias gradient), summed from the packed panels of dy while
+    /// they are in cache instead of by another pass over dy.
+    /// x: [N,H,W,C], dy: [N,OH,OW,F], dW: [KH,KW,C,F], dBias: [F].
     /// </summary>
-    public static void WeightGradient<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null)
+    public static void WeightGradient<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null,
+        Span<T> dBias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (V512<T>.IsHardwareAccelerated) WeightGradient<T, V512<T>>(g, x, dy, filters, dW, accumulate, team);
-        else WeightGradient<T, V256<T>>(g, x, dy, filters, dW, accumulate, team);
+        if (V512<T>.IsHardwareAccelerated) WeightGradient<T, V512<T>>(g, x, dy, filters, dW, accumulate, team, dBias);
+        else WeightGradient<T, V256<T>>(g, x, dy, filters, dW, accumulate, team, dBias);
     }
 
     /// <summary>The same at an explicit vector width (tests use both).</summary>
-    public static void WeightGradient<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null)
+    public static void WeightGradient<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null,
+        Span<T> dBias = default)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
         if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
-        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters)
-            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters})");
+        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters || !(dBias.IsEmpty || dBias.Length == filters))
+            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters}), " +
+                $"dBias {dBias.Length} (need 0 or {filters})");
         team ??= ThreadTeam.Shared;
         bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
         int members = solo ? 1 : team.Size;
@@ -154,12 +159,17 @@ public static unsafe class ImplicitConvolution
         var source = Source.PaddedFor(g);
         T* pPad = padded ? ThreadScratch.Get(ref job.Padded, source.Length + CopySlack) : null;
         T* pp = Job<T, W>.SplitOutputs(g, filters, members) ? null : ThreadScratch.Get(ref job.Partials, (long)members * g.Patch * filters);
+        // Each member's column sums of dy, whole panels wide, added into dBias after the job.
+        int biasWidth = Gemm.RoundUp(filters, 2 * W.Count);
+        T* biasSums = dBias.IsEmpty ? null : ThreadScratch.Get(ref job.BiasSums, (long)members * biasWidth);
+        if (biasSums != null) new Span<T>(biasSums, members * biasWidth).Clear();
         fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW)
         {
-            job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp, accumulate);
+            job.SetWeightGradient(g, filters, padded ? pPad : px, source, px, pdy, pdW, pp, accumulate, biasSums);
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
+        for (int m = 0; m < members && biasSums != null; m++) Elementwise.Axpy(T.One, new ReadOnlySpan<T>(biasSums + (long)m * biasWidth, filters), dBias);
     }
 
     /// <summary>
@@ -179,13 +189,13 @@ public static unsafe class ImplicitConvolution
         [ThreadStatic] static Job<T, W>? _forThread;
         public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
 
-        public NativeBuffer<T>? PackedWeights, Padded, Partials;
+        public NativeBuffer<T>? PackedWeights, Padded, Partials, BiasSums;
         public T[]? Bias, Scale;
         // Per member: packed panels of dy and of the windows (the weight gradient's B and A).
         NativeBuffer<T>?[] _packedDy = new NativeBuffer<T>[1], _packedWindows = new NativeBuffer<T>[1];
         // Per member: a k-block of whole windows, one row each (the weight gradient's A, transposed).
         NativeBuffer<T>?[] _windowMatrix = new NativeBuffer<T>[1];
-        T* _dy, _dW, _partials;
+        T* _dy, _dW, _partials, _biasSums;
         bool _weightGradient;
         // Per member: the window start of every row of the current row block.
         nint[]?[] _rowStarts = new nint[1][];
@@ -261,8 +271,9 @@ public static unsafe class ImplicitConvolution
         /// <summary>The k-block depth: the whole patch when taps are skipped (each tile walks its own taps through all of it).</summary>
         int KBlock => _border != null ? _g.Patch : Gemm.KBlock(_g.Patch);
 
-        public void SetWeightGradient(in ConvGeometry g, int filters, T* image, Source source, T* x, T* dy, T* dW, T* partials, bool accumulate)
+        public void SetWeightGradient(in ConvGeometry g, int filters, T* image, Source source, T* x, T* dy, T* dW, T* partials, bool accumulate, T* biasSums)
         {
+            _biasSums = biasSums;
             _g = g; _filters = filters; _image = image; _source = source; _x = x; _dy = dy; _dW = dW; _partials = partials; _accumulate = accumulate;
             _pad = image != x; _weightGradient = true;
         }
@@ -391,16 +402,17 @@ public static unsafe class ImplicitConvolution
                 if (patchPanels >= 4 * threads && _g.Patch > _filters)
                 {
                     (int a0, int a1) = Gemm.ShareRowPanels(_g.Patch, thread, threads);
-                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0, a1, overwrite: !_accumulate);
+                    // Every member packs all of dy: one of them sums it for the bias.
+                    WeightGradientRows(thread, 0, _g.Rows, _dW, 0, panels, a0, a1, overwrite: !_accumulate, sumBias: thread == 0);
                     return;
                 }
                 (int q0, int q1) = Gemm.Share(panels, thread, threads);
-                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1, 0, _g.Patch, overwrite: !_accumulate);
+                if (q0 < q1) WeightGradientRows(thread, 0, _g.Rows, _dW, q0, q1, 0, _g.Patch, overwrite: !_accumulate, sumBias: true);
                 return;
             }
             T* partial = _partials + thread * length;
             (int r0, int r1) = Gemm.Share(_g.Rows, thread, threads);
-            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels, 0, _g.Patch, overwrite: true);
+            if (r0 < r1) WeightGradientRows(thread, r0, r1, partial, 0, panels, 0, _g.Patch, overwrite: true, sumBias: true);
             else new Span<T>(partial, (int)length).Clear();
             team.Barrier();
             // Every member adds its slice of all the partials into dW (the first one copied, when overwriting).
@@ -434,8 +446,10 @@ public static unsafe class ImplicitConvolution
         /// k from there, as no MR-wide copy fits the runs. Runs shorter than a vector are packed.
         /// </summary>
         /// <param name="overwrite">Store the first k-block's products instead of adding them (the block of partial is not cleared).</param>
-        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1, bool overwrite)
+        /// <param name="sumBias">Add the packed dy panels' column sums into this member's bias sums (when there are any).</param>
+        void WeightGradientRows(int thread, int r0, int r1, T* partial, int p0, int p1, int i0, int i1, bool overwrite, bool sumBias)
         {
+            T* biasSums = sumBias && _biasSums != null ? _biasSums + (long)thread * Gemm.RoundUp(_filters, 2 * W.Count) : null;
             int nr = 2 * W.Count, patch = _g.Patch, f = _filters, kBlock = Gemm.KBlock(r1 - r0);
             int panels = (f + nr - 1) / nr;
             int segment = _g.KernelW * _g.Channels, pitch = _source.Width * _g.Channels;
@@ -456,7 +470,7 @@ public static unsafe class ImplicitConvolution
                     int kc = Math.Min(kBlock, r1 - pc);
                     bool add = !overwrite || pc > r0;
                     WindowStarts(pc, kc, starts);
-                    PackDyRows(pc, kc, bPacked, p0, p1);
+                    PackDyRows(pc, kc, bPacked, p0, p1, biasSums);
                     if (wholeWindows) CopyWindows(starts, kc, segment, pitch, windowMatrix);
                     for (int ic = i0; ic < i1; ic += RowBlock)
                     {
@@ -532,12 +546,25 @@ public static unsafe class ImplicitConvolution
         }
 
         /// <summary>dy rows [pc, pc+kc), column panels [p0, p1), into NR-wide panels [panel][k][NR], zero-padded.</summary>
-        void PackDyRows(int pc, int kc, T* packed, int p0, int p1)
+        /// <param name="biasSums">When not null, each panel's column sums are added at its columns (whole panels wide).</param>
+        void PackDyRows(int pc, int kc, T* packed, int p0, int p1, T* biasSums)
         {
-            int nr = 2 * W.Count, f = _filters;
+            int nr = 2 * W.Count, f = _filters, vw = W.Count;
             for (int jp = p0; jp < p1; jp++)
             {
-                Gemm.PackPanelRows(_dy + (long)pc * f + jp * nr, f, kc, Math.Min(nr, f - jp * nr), nr, packed + (long)jp * nr * kc);
+                T* panel = packed + (long)jp * nr * kc;
+                Gemm.PackPanelRows(_dy + (long)pc * f + jp * nr, f, kc, Math.Min(nr, f - jp * nr), nr, panel);
+                if (biasSums == null) continue;
+                // Down the panel just written (in L1), two vectors wide; the zero-padded columns sum to 0.
+                W s0 = W.Zero, s1 = W.Zero;
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    s0 += W.Load(ref panel[(long)kk * nr]);
+                    s1 += W.Load(ref panel[(long)kk * nr + vw]);
+                }
+                T* sums = biasSums + jp * nr;
+                W.Store(W.Load(ref *sums) + s0, ref *sums);
+                W.Store(W.Load(ref sums[vw]) + s1, ref sums[vw]);
             }
         }
 

@@ -86,7 +86,7 @@ public sealed class CpuBackend : IBackend
             scale: scale == null ? default : scale.Span);
 
     /// <summary>
-    /// db sums dy; dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1
+    /// db sums dy (as dW packs it); dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1
     /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers,
     /// and dy w^T folded back by col2im for strided ones.
     /// </summary>
@@ -95,8 +95,9 @@ public sealed class CpuBackend : IBackend
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int filters = kernel.Shape[3];
-        if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
-        if (dKernel != null) ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel);
+        // The bias gradient comes with the weight gradient's pass over dy when there is one.
+        if (dKernel != null) ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel, dBias: dBias == null ? default : dBias.Span);
+        else if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
         if (dx == null) return;
         if (IsPointwise(g))
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, accumulateDx ? T.One : T.Zero, dx);
