@@ -17,6 +17,8 @@ public class GemmTests
             [1, 1, 1], [13, 17, 7], [12, 32, 5], [37, 65, 300], [150, 33, 19], [97, 131, 70],
             [200, 96, 513], [5, 300, 260], [3, 4100, 2], [61, 1, 29], [1, 45, 33], [40, 1030, 270],
             [20, 40, 1300], [14, 1030, 1200],
+            // Enough row panels for each member, but more columns than rows: split by columns.
+            [100, 700, 1300],
         ];
         foreach (var s in shapes)
             foreach (bool ta in new[] { false, true })
