@@ -155,54 +155,15 @@ public class BatchNormTests
         }
     }
 
-    [TestCase(true, 2), TestCase(false, 2), TestCase(true, 40), TestCase(false, 40)]
-    public void FusedBatchNormReluMatchesBatchNormThenRelu(bool training, int batch)
-    {
-        // batch 40 of 4x4x6: 640 rows, enough for the team's split paths.
-        var shape = new Shape(batch, 4, 4, 6);
-        var x0 = TestData.RandomTensor(1, shape.ToArray());
-        var upstream = TestData.RandomTensor(2, shape.ToArray());
-        var results = new List<(double[] Y, double[] Dx, double[] DGamma, double[] DBeta)>();
-        foreach (bool fused in new[] { false, true })
-        {
-            var x = new Variable<double>(x0.Clone(), requiresGrad: true);
-            var gamma = new Variable<double>(TestData.RandomTensor(3, 6), requiresGrad: true);
-            var beta = new Variable<double>(TestData.RandomTensor(4, 6), requiresGrad: true);
-            var mm = TestData.RandomTensor(5, 6);
-            var mv = Tensor<double>.FromArray(TestData.Random<double>(6, 6, 0.5, 2), new Shape(6));
-            double[] y;
-            using (var tape = new Tape())
-            {
-                var output = fused
-                    ? Ops.BatchNormRelu(x, gamma, beta, mm, mv, training)
-                    : Ops.Relu(Ops.BatchNorm(x, gamma, beta, mm, mv, training));
-                y = output.Value.ToArray();
-                tape.Backward(output, upstream);
-            }
-            results.Add((y, x.Grad!.ToArray(), gamma.Grad!.ToArray(), beta.Grad!.ToArray()));
-        }
-        var (u, f) = (results[0], results[1]);
-        Assert.That(f.Y.Count(v => v == 0), Is.GreaterThan(f.Y.Length / 5), "the ReLU should close on a good share of outputs");
-        TestData.AssertClose<double>(f.Y, u.Y, 1e-12, "y");
-        TestData.AssertClose<double>(f.Dx, u.Dx, 1e-10, "dx");
-        TestData.AssertClose<double>(f.DGamma, u.DGamma, 1e-10, "dGamma");
-        TestData.AssertClose<double>(f.DBeta, u.DBeta, 1e-10, "dBeta");
-    }
+    /// <summary>batch 40 of 4x4x6: 640 rows, enough for the team's split paths.</summary>
+    static IEnumerable<TestCaseData> FusedCases() =>
+        from residual in new[] { false, true }
+        from training in new[] { true, false }
+        from batch in new[] { 2, 40 }
+        select new TestCaseData(training, batch, residual).SetName($"Fused BN{(residual ? " + Add" : "")} + ReLU training={training} batch={batch}");
 
-    [TestCase(true), TestCase(false)]
-    public void FusedBatchNormReluGradientCheck(bool training)
-    {
-        var x = new Variable<double>(TestData.RandomTensor(11, 2, 3, 4, 5), requiresGrad: true, name: "x");
-        var gamma = new Variable<double>(TestData.RandomTensor(12, 5), requiresGrad: true, name: "gamma");
-        var beta = new Variable<double>(TestData.RandomTensor(13, 5), requiresGrad: true, name: "beta");
-        var movingMean = TestData.RandomTensor(14, 5);
-        var movingVariance = Tensor<double>.FromArray(TestData.Random<double>(5, 15, 0.5, 2), new Shape(5));
-        var report = Autograd.GradientCheck.Run(() => Ops.BatchNormRelu(x, gamma, beta, movingMean, movingVariance, training), [x, gamma, beta]);
-        Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
-    }
-
-    [TestCase(true, 2), TestCase(false, 2), TestCase(true, 40), TestCase(false, 40)]
-    public void FusedBatchNormAddReluMatchesTheThreeOps(bool training, int batch)
+    [TestCaseSource(nameof(FusedCases))]
+    public void FusedBatchNormOpsMatchTheSeparateOps(bool training, int batch, bool residual)
     {
         var shape = new Shape(batch, 4, 4, 6);
         var x0 = TestData.RandomTensor(1, shape.ToArray());
@@ -212,7 +173,7 @@ public class BatchNormTests
         foreach (bool fused in new[] { false, true })
         {
             var x = new Variable<double>(x0.Clone(), requiresGrad: true);
-            var residual = new Variable<double>(r0.Clone(), requiresGrad: true);
+            var r = new Variable<double>(r0.Clone(), requiresGrad: true);
             var gamma = new Variable<double>(TestData.RandomTensor(3, 6), requiresGrad: true);
             var beta = new Variable<double>(TestData.RandomTensor(4, 6), requiresGrad: true);
             var mm = TestData.RandomTensor(5, 6);
@@ -220,29 +181,35 @@ public class BatchNormTests
             double[] y;
             using (var tape = new Tape())
             {
-                var output = fused
-                    ? Ops.BatchNormAddRelu(x, gamma, beta, mm, mv, training, residual)
-                    : Ops.Relu(Ops.Add(Ops.BatchNorm(x, gamma, beta, mm, mv, training), residual));
+                var output = (fused, residual) switch
+                {
+                    (true, false) => Ops.BatchNormRelu(x, gamma, beta, mm, mv, training),
+                    (true, true) => Ops.BatchNormAddRelu(x, gamma, beta, mm, mv, training, r),
+                    (false, false) => Ops.Relu(Ops.BatchNorm(x, gamma, beta, mm, mv, training)),
+                    (false, true) => Ops.Relu(Ops.Add(Ops.BatchNorm(x, gamma, beta, mm, mv, training), r)),
+                };
                 y = output.Value.ToArray();
                 tape.Backward(output, upstream);
             }
-            results.Add([y, x.Grad!.ToArray(), gamma.Grad!.ToArray(), beta.Grad!.ToArray(), residual.Grad!.ToArray(), mm.ToArray(), mv.ToArray()]);
+            results.Add([y, x.Grad!.ToArray(), gamma.Grad!.ToArray(), beta.Grad!.ToArray(), residual ? r.Grad!.ToArray() : [], mm.ToArray(), mv.ToArray()]);
         }
         Assert.That(results[1][0].Count(v => v == 0), Is.GreaterThan(results[1][0].Length / 5), "the ReLU should close on a good share of outputs");
         string[] names = ["y", "dx", "dGamma", "dBeta", "dResidual", "moving mean", "moving variance"];
-        for (int i = 0; i < names.Length; i++) TestData.AssertClose<double>(results[1][i], results[0][i], 1e-10, names[i]);
+        for (int i = 0; i < names.Length; i++) TestData.AssertClose<double>(results[1][i], results[0][i], i == 0 ? 1e-12 : 1e-10, names[i]);
     }
 
-    [TestCase(true), TestCase(false)]
-    public void FusedBatchNormAddReluGradientCheck(bool training)
+    [TestCase(true, false), TestCase(false, false), TestCase(true, true), TestCase(false, true)]
+    public void FusedBatchNormOpsGradientCheck(bool training, bool residual)
     {
         var x = new Variable<double>(TestData.RandomTensor(11, 2, 3, 4, 5), requiresGrad: true, name: "x");
-        var residual = new Variable<double>(TestData.RandomTensor(16, 2, 3, 4, 5), requiresGrad: true, name: "residual");
+        var r = new Variable<double>(TestData.RandomTensor(16, 2, 3, 4, 5), requiresGrad: true, name: "residual");
         var gamma = new Variable<double>(TestData.RandomTensor(12, 5), requiresGrad: true, name: "gamma");
         var beta = new Variable<double>(TestData.RandomTensor(13, 5), requiresGrad: true, name: "beta");
         var movingMean = TestData.RandomTensor(14, 5);
         var movingVariance = Tensor<double>.FromArray(TestData.Random<double>(5, 15, 0.5, 2), new Shape(5));
-        var report = Autograd.GradientCheck.Run(() => Ops.BatchNormAddRelu(x, gamma, beta, movingMean, movingVariance, training, residual), [x, gamma, beta, residual]);
+        var report = residual
+            ? Autograd.GradientCheck.Run(() => Ops.BatchNormAddRelu(x, gamma, beta, movingMean, movingVariance, training, r), [x, gamma, beta, r])
+            : Autograd.GradientCheck.Run(() => Ops.BatchNormRelu(x, gamma, beta, movingMean, movingVariance, training), [x, gamma, beta]);
         Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
     }
 

@@ -13,12 +13,6 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
 {
     readonly SymbolicTensor<T>[] _schedule;
     readonly int[][] _inputSlots;
-    readonly HashSet<SymbolicTensor<T>> _reluFoldedIntoBatchNorm = new();
-    readonly HashSet<SymbolicTensor<T>> _batchNormWithRelu = new();
-    /// <summary>Add nodes run as batch norm + Add + ReLU: the batch norm whose output is one of the Add's inputs, what it normalises, and the other input.</summary>
-    readonly Dictionary<int, (int BatchNorm, int BatchNormInput, int Other)> _batchNormAddRelu = new();
-    /// <summary>Batch norms that run inside their Add, and ReLUs that run inside the Add before them.</summary>
-    readonly HashSet<int> _batchNormInAdd = new(), _reluAfterFusedAdd = new();
 
     /// <param name="input">What <see cref="Functional.Input{T}"/> returned.</param>
     /// <param name="output">The last layer's symbolic output.</param>
@@ -38,8 +32,7 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
         for (int n = 0; n < _schedule.Length; n++) slotOf[_schedule[n]] = n;
         _inputSlots = [.. _schedule.Select(node => node.Inputs.Select(i => slotOf[i]).ToArray())];
         Layers = KerasLayerOrder(output);
-        FindBatchNormRelu();
-        FindBatchNormFolds();
+        BuildPlans();
     }
 
     public string Name { get; }
@@ -80,77 +73,54 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     internal Variable<T> Run(Variable<T> x, bool logits)
     {
         CheckInput(x.Shape);
-        int count = _schedule.Length;
-        // One slot per scheduled node; a node's inputs are read from the slots of its inputs.
-        var values = new Variable<T>[count];
-        // A ReLU folded into its batch norm passes the batch norm's variable on: both slots
-        // are one value, whose uses are counted on the batch norm's slot (its owner).
-        var owner = new int[count];
-        var usesLeft = new int[count];
         var tape = Tape.Current;
         var profiler = Profiler.Current;
-        // Folded batch norms (and the ReLUs and Adds folded with them) pass their convolution's
-        // value on, as a folded ReLU does its batch norm's; a convolution that adds itself into
-        // a residual's buffer reads it, and its value is that buffer from then on.
-        bool folding = FoldsApply(tape);
-        // Otherwise a batch norm feeding a residual Add runs inside the Add (reading what the
-        // batch norm would have), and the ReLU after it passes the Add's value on.
-        bool addFusing = !folding && FuseBatchNormRelu;
+        var plan = PlanFor(tape);
+        int count = plan.Length;
+        // One slot per scheduled node. A node that passes another's value on shares that
+        // node's variable: both slots are one value, whose uses are counted on its owner.
+        var values = new Variable<T>[count];
+        var owner = new int[count];
+        var usesLeft = new int[count];
         for (int n = 0; n < count; n++)
         {
-            if (folding && _absorbedBy[n] >= 0) owner[n] = owner[_absorbedBy[n]];
-            else if (Folded(_schedule[n]) || addFusing && _reluAfterFusedAdd.Contains(n)) owner[n] = owner[_inputSlots[n][0]];
-            else if (addFusing && _batchNormInAdd.Contains(n)) owner[n] = n;
-            else
+            var step = plan[n];
+            if (step.Kind == StepKind.Pass)
             {
-                owner[n] = n;
-                foreach (int s in Reads(n, addFusing)) usesLeft[owner[s]]++;
-                if (folding && _folds.TryGetValue(n, out var fold) && fold.Residual >= 0)
-                {
-                    owner[n] = owner[fold.Residual];
-                    usesLeft[owner[n]]++;
-                }
+                owner[n] = owner[step.Source];
+                continue;
             }
+            owner[n] = n;
+            foreach (int s in step.Reads) usesLeft[owner[s]]++;
+            // A convolution that adds itself onto a residual's buffer: from then on its value is that buffer.
+            if (step.Residual) owner[n] = owner[step.Reads[1]];
         }
         for (int n = 0; n < count; n++)
         {
             var node = _schedule[n];
-            if (node == Input)
+            var step = plan[n];
+            switch (step.Kind)
             {
-                values[n] = x;
-                continue;
+                case StepKind.Input: values[n] = x; continue;
+                case StepKind.Skip: continue;
+                case StepKind.Pass: values[n] = values[step.Source]; continue;
             }
-            if (folding && _absorbedBy[n] >= 0)
-            {
-                values[n] = values[_absorbedBy[n]];
-                continue;
-            }
-            if (addFusing && _batchNormInAdd.Contains(n)) continue;
-            var slots = Reads(n, addFusing);
-            var inputs = new Variable<T>[slots.Length];
-            for (int i = 0; i < inputs.Length; i++) inputs[i] = values[slots[i]];
-            if (Folded(node) || addFusing && _reluAfterFusedAdd.Contains(n))
-            {
-                values[n] = inputs[0];
-                continue;
-            }
+            var inputs = new Variable<T>[step.Reads.Length];
+            for (int i = 0; i < inputs.Length; i++) inputs[i] = values[step.Reads[i]];
             long start = 0;
             if (profiler != null)
             {
                 profiler.Scope = node.Layer;
                 start = Stopwatch.GetTimestamp();
             }
-            int residual = -1;
-            if (folding && _folds.TryGetValue(n, out var fold))
+            values[n] = step.Kind switch
             {
-                values[n] = RunFolded(n, inputs[0], values);
-                residual = fold.Residual;
-            }
-            else if (logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense) values[n] = dense.CallLinear(inputs[0]);
-            else if (FuseBatchNormRelu && _batchNormWithRelu.Contains(node)) values[n] = ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]);
-            else if (addFusing && _batchNormAddRelu.TryGetValue(n, out var join))
-                values[n] = ((BatchNormalization<T>)_schedule[join.BatchNorm].Layer).CallWithAddRelu(inputs[0], inputs[1]);
-            else values[n] = node.Layer.Invoke(inputs);
+                StepKind.BatchNormRelu => ((BatchNormalization<T>)node.Layer).CallWithRelu(inputs[0]),
+                StepKind.BatchNormAddRelu => ((BatchNormalization<T>)_schedule[step.Source].Layer).CallWithAddRelu(inputs[0], inputs[1]),
+                StepKind.FoldedConvolution => RunFolded(n, step, inputs),
+                _ when logits && node == Output && node.Layer is Dense<T> { ActivationName: "softmax" } dense => dense.CallLinear(inputs[0]),
+                _ => node.Layer.Invoke(inputs),
+            };
             if (profiler != null)
             {
                 profiler.AddForward(node.Layer, Stopwatch.GetTimestamp() - start);
@@ -159,19 +129,11 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             // Outputs this pass will not read again go back to the tape, which frees those
             // that no backward reads (an Add's inputs, a batch norm's output) at once.
             if (tape == null) continue;
-            foreach (int s in slots)
+            foreach (int s in step.Reads)
                 if (--usesLeft[owner[s]] == 0 && _schedule[owner[s]] != Input) tape.ReleaseWhenUnneeded(values[owner[s]]);
-            // The residual's buffer now holds this node's value, which later nodes read.
-            if (residual >= 0) --usesLeft[owner[residual]];
         }
         return values[^1];
     }
-
-    bool Folded(SymbolicTensor<T> node) => FuseBatchNormRelu && _reluFoldedIntoBatchNorm.Contains(node);
-
-    /// <summary>The slots node <paramref name="n"/> reads: a fused Add reads its batch norm's input and its other input.</summary>
-    int[] Reads(int n, bool addFusing) =>
-        addFusing && _batchNormAddRelu.TryGetValue(n, out var join) ? [join.BatchNormInput, join.Other] : _inputSlots[n];
 
     /// <summary>Every node between input and output, in an order where inputs come first (the output last).</summary>
     internal IReadOnlyList<SymbolicTensor<T>> Nodes => _schedule;
@@ -183,13 +145,6 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"{(what == null ? "" : what + ": ")}{Name} takes input of shape {Input.KerasShape}, got {shape}");
     }
 
-    /// <summary>
-    /// Run a batch norm followed only by Activation('relu') or ReLU() as one fused op, and a batch
-    /// norm followed only by a two-input Add that only a ReLU follows (a residual block's end)
-    /// as batch norm + Add + ReLU (on by default; off runs every layer on its own, which tests
-    /// compare against).
-    /// </summary>
-    public bool FuseBatchNormRelu { get; set; } = true;
 
     /// <summary>Keras' model.summary() table: layer (type), output shape, parameters, inputs; then the totals.</summary>
     public string Summary() => ModelSummary.Format(this);
@@ -205,33 +160,6 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
             foreach (var i in node.Inputs) stack.Push(i);
         }
         return seen;
-    }
-
-    void FindBatchNormRelu()
-    {
-        var consumers = new Dictionary<SymbolicTensor<T>, int>();
-        foreach (var node in _schedule)
-            foreach (var i in node.Inputs) consumers[i] = consumers.GetValueOrDefault(i) + 1;
-        foreach (var node in _schedule)
-        {
-            if (node.Layer is not (Activation<T> { Function: "relu" } or ReLU<T>) || node.Inputs[0] is not { Layer: BatchNormalization<T> } bn) continue;
-            if (consumers[bn] != 1 || bn == Output) continue;
-            _batchNormWithRelu.Add(bn);
-            _reluFoldedIntoBatchNorm.Add(node);
-        }
-        var index = new Dictionary<SymbolicTensor<T>, int>();
-        for (int n = 0; n < _schedule.Length; n++) index[_schedule[n]] = n;
-        foreach (var relu in _schedule)
-        {
-            if (relu.Layer is not (Activation<T> { Function: "relu" } or ReLU<T>) || relu.Inputs[0] is not { Layer: Add<T> } add) continue;
-            if (add.Inputs.Count != 2 || consumers[add] != 1 || add == Output) continue;
-            var bn = add.Inputs.FirstOrDefault(i => i.Layer is BatchNormalization<T> && consumers[i] == 1 && i != Output);
-            if (bn == null) continue;
-            var other = add.Inputs[0] == bn ? add.Inputs[1] : add.Inputs[0];
-            _batchNormAddRelu[index[add]] = (index[bn], index[bn.Inputs[0]], index[other]);
-            _batchNormInAdd.Add(index[bn]);
-            _reluAfterFusedAdd.Add(index[relu]);
-        }
     }
 
     /// <summary>

@@ -54,10 +54,12 @@ public sealed partial class Model<T>
                 rows[layer] = row with { ForwardFlops = row.ForwardFlops + forwardFlops, BackwardFlops = row.BackwardFlops + backwardFlops };
                 continue;
             }
-            string type = !FuseBatchNormRelu ? layer.TypeName
-                : _batchNormWithRelu.Contains(node) ? layer.TypeName + "+ReLU"
-                : _batchNormAddRelu.ContainsKey(n) ? "BatchNormalization+Add+ReLU"
-                : layer.TypeName;
+            string type = (FuseBatchNormRelu ? _fused : _separate)[n].Kind switch
+            {
+                StepKind.BatchNormRelu => layer.TypeName + "+ReLU",
+                StepKind.BatchNormAddRelu => "BatchNormalization+Add+ReLU",
+                _ => layer.TypeName,
+            };
             order.Add(layer);
             rows[layer] = new LayerTime(layer.Name, type, time.Forward.TotalMilliseconds / passes, time.Backward.TotalMilliseconds / passes, forwardFlops, backwardFlops);
         }
