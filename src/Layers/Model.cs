@@ -62,7 +62,10 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     /// <summary>
     /// Runs the network on a batch x [N, ...input shape] and returns the output's variable.
     /// A batch norm whose only consumer is Activation('relu') or ReLU() runs as the fused
-    /// batch-norm + ReLU op (same result, one pass fewer each way).
+    /// batch-norm + ReLU op, and one feeding a residual Add and ReLU as batch norm + Add + ReLU
+    /// (same result, fewer passes each way; see <see cref="FuseBatchNormRelu"/>); in inference
+    /// with no gradient recorded, batch norms run inside the convolutions before them (see
+    /// <see cref="FoldBatchNormForInference"/>).
     /// </summary>
     public Variable<T> Call(Variable<T> x) => Run(x, logits: false);
 
