@@ -115,6 +115,24 @@ public class TensorTests
     }
 
     [Test]
+    public void PoolChunksAreBackedByHugePagesWhereLinuxOffersThem()
+    {
+        const string mode = "/sys/kernel/mm/transparent_hugepage/enabled";
+        if (!File.Exists(mode) || File.ReadAllText(mode).Contains("[never]"))
+            Assert.Ignore("this system offers no transparent huge pages");
+        static long HugeKilobytes() => File.ReadLines("/proc/self/smaps_rollup")
+            .Where(l => l.StartsWith("AnonHugePages:")).Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])).Single();
+        long before = HugeKilobytes();
+        // A 64 MB chunk of its own, 32 MB of it touched.
+        var pool = new TensorPool<float>(chunkLength: 16 << 20);
+        var block = pool.Rent(8 << 20);
+        block.Span(block.Length).Fill(1f);
+        long gained = HugeKilobytes() - before;
+        pool.Return(block);
+        Assert.That(gained, Is.GreaterThanOrEqualTo(16 << 10), "touching 32 MB of a chunk should map at least half of it in 2 MB pages");
+    }
+
+    [Test]
     public unsafe void TensorElementsStartOnACacheLineAndKeepTheirLength()
     {
         // Several lengths, so that arrays land at different offsets from a 64-byte boundary.

@@ -144,11 +144,12 @@ public sealed class TensorPool<T> where T : unmanaged, INumber<T>
         /// <summary>Free runs below the high-water mark, by start, none adjacent to another.</summary>
         public readonly List<(int Start, int Length)> Free = new();
 
-        public Chunk(int capacity)
+        public unsafe Chunk(int capacity)
         {
             Array = GC.AllocateUninitializedArray<T>(capacity + Granule, pinned: true);
             Base = CacheLine.AlignedOffset(Array);
             Capacity = capacity;
+            fixed (T* start = Array) HugePages.Advise(start, (long)Array.Length * Unsafe.SizeOf<T>());
         }
 
         public Block Lend(int start, int length)
