@@ -13,9 +13,10 @@ namespace Engine.Tensors;
 /// ones later: pooling whole arrays by length, a ResNet-50 step at batch 32 kept 226-240 MB of
 /// arrays for at most 198 MB in use at once, as large freed activations could not serve the
 /// small late-stage ones. A chunk's pages become resident only as blocks reach them: memory
-/// is what the high-water marks say (<see cref="BytesAllocated"/>), not what was reserved.
-/// Chunks are pinned (the pinned object heap), so kernels and device copies can address
-/// them without fixing them.
+/// is what the high-water marks say (<see cref="BytesAllocated"/>, to the next 2 MB where
+/// the chunk got huge pages, see <see cref="HugePages"/>), not what was reserved. Chunks are
+/// pinned (the pinned object heap), so kernels and device copies can address them without
+/// fixing them.
 /// </summary>
 public sealed class TensorPool<T> where T : unmanaged, INumber<T>
 {
