@@ -181,16 +181,11 @@ public sealed class Tape : IDisposable
                     node.Backward();
                     node.ReleaseOutputGrad();
                 }
-                if (profiler == null)
-                {
-                    node.DoneWithValues(this);
-                    continue;
-                }
-                long backwardDone = Stopwatch.GetTimestamp();
-                profiler.AddBackward(node.Scope, backwardDone - start);
+                long backwardDone = profiler == null ? 0 : Stopwatch.GetTimestamp();
+                profiler?.AddBackward(node.Scope, backwardDone - start);
                 // Parameters this node completed are updated here (Optimizer.Minimize).
                 node.DoneWithValues(this);
-                profiler.AddUpdate(Stopwatch.GetTimestamp() - backwardDone);
+                profiler?.AddUpdate(Stopwatch.GetTimestamp() - backwardDone);
             }
         }
         finally { _gradientComplete = null; }

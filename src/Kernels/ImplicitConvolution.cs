@@ -67,22 +67,10 @@ public static unsafe class ImplicitConvolution
         int packedLength = Gemm.RoundUp(g.Patch * Gemm.RoundUp(filters, nr), 64 / Unsafe.SizeOf<T>());
         int copies = Job<T, W>.PrivateWeights(g, filters, team.Size) ? team.Size : 1;
         T* packedWeights = ThreadScratch.Get(ref job.PackedWeights, (long)copies * packedLength);
-        // The epilogue reads whole NR-wide bias vectors: a copy padded with zeros to a whole panel.
-        T[]? biasBuffer = null;
-        if (!bias.IsEmpty)
-        {
-            biasBuffer = ThreadScratch.Get(ref job.Bias, Gemm.RoundUp(filters, nr));
-            bias.CopyTo(biasBuffer);
-            biasBuffer.AsSpan(filters, Gemm.RoundUp(filters, nr) - filters).Clear();
-        }
-        // Whole NR-wide scale vectors for the packing, likewise.
-        T[]? scaleBuffer = null;
-        if (!scale.IsEmpty)
-        {
-            scaleBuffer = ThreadScratch.Get(ref job.Scale, Gemm.RoundUp(filters, nr));
-            scale.CopyTo(scaleBuffer);
-            scaleBuffer.AsSpan(filters, Gemm.RoundUp(filters, nr) - filters).Clear();
-        }
+        // The epilogue reads whole NR-wide bias vectors, and the packing whole scale vectors:
+        // copies padded with zeros to a whole panel.
+        T[]? biasBuffer = PaddedToPanels(bias, ref job.Bias, nr);
+        T[]? scaleBuffer = PaddedToPanels(scale, ref job.Scale, nr);
         // Below ~1 MFLOP waking the other core costs more than it saves.
         bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
         var plan = job.PlanFor(g, filters, solo ? 1 : team.Size);
@@ -95,6 +83,17 @@ public static unsafe class ImplicitConvolution
             if (solo) job.Execute(0, 1, ThreadTeam.Solo);
             else team.Run(job);
         }
+    }
+
+    /// <summary>Per-filter values copied into a scratch slot and zero-padded to whole panels of <paramref name="nr"/>; null when there are none.</summary>
+    static T[]? PaddedToPanels<T>(ReadOnlySpan<T> values, ref T[]? slot, int nr) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (values.IsEmpty) return null;
+        int width = Gemm.RoundUp(values.Length, nr);
+        var buffer = ThreadScratch.Get(ref slot, width);
+        values.CopyTo(buffer);
+        buffer.AsSpan(values.Length, width - values.Length).Clear();
+        return buffer;
     }
 
     /// <summary>The input gradient can be computed as a convolution when the stride is 1.</summary>
