@@ -18,11 +18,13 @@ public static class Fusion
         var (scale, bias) = BatchNormScaleShift(conv, bn);
         using (scale)
         {
-            var kernel = conv.Kernel.Value.Clone();
+            var kernel = conv.Kernel.Value.To(Device.Cpu);
             var k = kernel.Span;
+            var s = scale.ToArray();
             int filters = conv.Filters;
             for (int f = 0; f < filters; f++)
-                for (int i = f; i < k.Length; i += filters) k[i] *= scale.Span[f];
+                for (int i = f; i < k.Length; i += filters) k[i] *= s[f];
+            kernel.MoveTo(conv.Kernel.Value.Device);
             return (kernel, bias);
         }
     }
@@ -40,12 +42,21 @@ public static class Fusion
         var scale = Tensor<T>.Empty(new Shape(filters));
         var shift = Tensor<T>.Empty(new Shape(filters));
         T epsilon = T.CreateChecked(bn.Epsilon);
+        // A few hundred values per layer: computed on the host, whatever the device.
+        T[] gamma = bn.Gamma.Value.ToArray(), variance = bn.MovingVariance.ToArray(), mean = bn.MovingMean.ToArray(), beta = bn.Beta.Value.ToArray();
+        T[]? bias = conv.Bias?.Value.ToArray();
         for (int f = 0; f < filters; f++)
         {
-            T s = bn.Gamma.Value.Span[f] / T.Sqrt(bn.MovingVariance.Span[f] + epsilon);
+            T s = gamma[f] / T.Sqrt(variance[f] + epsilon);
             scale.Span[f] = s;
-            T b = conv.Bias?.Value.Span[f] ?? T.Zero;
-            shift.Span[f] = (b - bn.MovingMean.Span[f]) * s + bn.Beta.Value.Span[f];
+            T b = bias?[f] ?? T.Zero;
+            shift.Span[f] = (b - mean[f]) * s + beta[f];
+        }
+        var device = conv.Kernel.Value.Device;
+        if (device != Device.Cpu)
+        {
+            scale.MoveTo(device);
+            shift.MoveTo(device);
         }
         return (scale, shift);
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using Engine.Autograd;
+using Engine.Tensors;
 
 namespace Engine.Layers;
 
@@ -51,6 +52,27 @@ public sealed partial class Model<T> where T : unmanaged, IFloatingPointIeee754<
     public long TrainableParameterCount => Layers.Sum(l => l.TrainableParameterCount);
     public long NonTrainableParameterCount => Layers.Sum(l => l.NonTrainableParameterCount);
     public long ParameterCount => TrainableParameterCount + NonTrainableParameterCount;
+
+    /// <summary>Where the weights live and the network runs (the CPU until <see cref="To"/> moves it).</summary>
+    public Device Device { get; private set; } = Device.Cpu;
+
+    /// <summary>
+    /// Moves every weight (trainable ones and batch norm's moving statistics) and the
+    /// optimizer's state to <paramref name="device"/>, in place, as PyTorch's model.to(device)
+    /// does; returns this model. Data given to fit / evaluate / predict may stay on the host:
+    /// each batch is copied over as it is taken.
+    /// </summary>
+    public Model<T> To(Device device)
+    {
+        foreach (var layer in Layers)
+        {
+            foreach (var p in layer.Parameters) p.Value.MoveTo(device);
+            foreach (var (_, value) in layer.State) value.MoveTo(device);
+        }
+        _optimizer?.MoveTo(device);
+        Device = device;
+        return this;
+    }
 
     /// <summary>Training (batch statistics) or inference behaviour for every layer.</summary>
     public bool Training

@@ -1,5 +1,6 @@
 using System.Numerics;
 using Engine.Autograd;
+using Engine.Tensors;
 
 namespace Engine.Layers;
 
@@ -49,11 +50,13 @@ public sealed partial class Model<T>
     /// convolution followed only by a batch norm as one op with the batch norm folded in, and
     /// with the ReLU after it, or the residual Add and ReLU after it, too (on by default; off
     /// runs the layers one by one, which tests compare against). Results agree to rounding.
+    /// On the CPU only: the fold's per-filter factors are computed on the host, which on a GPU
+    /// would wait for the device at every layer, costing more than the batch norms it saves.
     /// </summary>
     public bool FoldBatchNormForInference { get; set; } = true;
 
     Step[] PlanFor(Tape? tape) =>
-        FoldBatchNormForInference && _folded != null && tape is not { IsRecording: true } && !Training ? _folded
+        FoldBatchNormForInference && _folded != null && tape is not { IsRecording: true } && !Training && Device == Device.Cpu ? _folded
         : FuseBatchNormRelu ? _fused
         : _separate;
 

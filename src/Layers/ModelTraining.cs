@@ -104,9 +104,11 @@ public sealed partial class Model<T>
             double loss, accuracy;
             using (var tape = new Tape())
             {
-                var logits = Run(new Variable<T>(x), logits: true);
-                var lossVariable = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(y));
-                loss = double.CreateChecked(lossVariable.Value.Span[0]);
+                using var xOnDevice = OnDevice(x);
+                var logits = Run(new Variable<T>(xOnDevice), logits: true);
+                using var yOnDevice = OnDevice(y);
+                var lossVariable = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yOnDevice));
+                loss = double.CreateChecked(lossVariable.Value.ToArray()[0]);
                 accuracy = (double)Correct(logits.Value, y) / x.Shape[0];
                 optimizer.Minimize(tape, lossVariable);
             }
@@ -133,7 +135,7 @@ public sealed partial class Model<T>
                 using var xb = Gather(x, rows.AsSpan(start, b));
                 using var yb = Gather(y, rows.AsSpan(start, b));
                 var logits = Run(new Variable<T>(xb), logits: true);
-                lossSum += double.CreateChecked(Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb)).Value.Span[0]) * b;
+                lossSum += double.CreateChecked(Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yb)).Value.ToArray()[0]) * b;
                 correct += Correct(logits.Value, yb);
             }
             return (lossSum / n, correct / n);
@@ -157,7 +159,7 @@ public sealed partial class Model<T>
                 int b = Math.Min(batchSize, n - start);
                 using var tape = Tape.Inference();
                 using var xb = Gather(x, rows.AsSpan(start, b));
-                Call(new Variable<T>(xb)).Value.Span.CopyTo(result.Span.Slice(start * width, b * width));
+                Call(new Variable<T>(xb)).Value.Storage.CopyToHost(result.Span.Slice(start * width, b * width));
             }
             return result;
         }
@@ -177,8 +179,8 @@ public sealed partial class Model<T>
     static int Correct(Tensor<T> outputs, Tensor<T> targets)
     {
         int rows = outputs.Shape[0], classes = outputs.Length / rows, correct = 0;
-        var o = outputs.Span;
-        var t = targets.Span;
+        ReadOnlySpan<T> o = outputs.Device == Device.Cpu ? outputs.Span : outputs.ToArray();
+        ReadOnlySpan<T> t = targets.Device == Device.Cpu ? targets.Span : targets.ToArray();
         for (int r = 0; r < rows; r++)
             if (ArgMax(o.Slice(r * classes, classes)) == ArgMax(t.Slice(r * classes, classes))) correct++;
         return correct;
@@ -191,16 +193,31 @@ public sealed partial class Model<T>
         return best;
     }
 
-    /// <summary>The samples <paramref name="rows"/> of source, in that order, as one batch.</summary>
-    static Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows)
+    /// <summary>The samples <paramref name="rows"/> of source (on the host), in that order, as one batch on the model's device.</summary>
+    Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows)
     {
+        // A whole batch already on the device, in order (a benchmark's fixed batch): no copy.
+        if (source.Device != Device.Cpu && source.Device == Device && rows.Length == source.Shape[0] && IsIdentity(rows)) return source.Reshape(source.Shape);
         int width = source.Length / source.Shape[0];
         var dims = source.Shape.ToArray();
         dims[0] = rows.Length;
         var t = Tensor<T>.Empty(new Shape(dims));
         for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
+        t.MoveTo(Device);
         return t;
     }
+
+    static bool IsIdentity(ReadOnlySpan<int> rows)
+    {
+        for (int i = 0; i < rows.Length; i++) if (rows[i] != i) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="t"/> on the model's device: a copy when it is elsewhere, else a view of
+    /// it (which the caller may dispose without freeing t).
+    /// </summary>
+    Tensor<T> OnDevice(Tensor<T> t) => t.Device != Device ? t.To(Device) : t.Reshape(t.Shape);
 
     /// <summary>
     /// Keras 2's progress bar: "1080/1080 [==============================] - 65s 60ms/step - loss: ...".

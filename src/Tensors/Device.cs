@@ -4,8 +4,8 @@ using Engine.Kernels;
 namespace Engine.Tensors;
 
 /// <summary>
-/// Where a tensor's elements live and which backend computes on them. The CPU is the only
-/// device so far; a GPU device supplies its own storage and backend, and layer code, which
+/// Where a tensor's elements live and which backend computes on them: the CPU, or an NVIDIA
+/// GPU (<c>CudaDevice</c>), which supplies its own storage and backend; layer code, which
 /// only ever calls the backend through ops, does not change.
 /// </summary>
 public abstract class Device
@@ -25,6 +25,10 @@ public abstract class TensorStorage<T> : IDisposable where T : unmanaged, IFloat
     public abstract int Length { get; }
     /// <summary>The elements in host memory; a device storage throws (copy to the host first).</summary>
     public abstract Span<T> HostSpan { get; }
+    /// <summary>Copies host values into the first <c>source.Length</c> elements (waits until they are taken).</summary>
+    public abstract void CopyFromHost(ReadOnlySpan<T> source);
+    /// <summary>Copies the first <c>destination.Length</c> elements to host memory, after the work queued on them.</summary>
+    public abstract void CopyToHost(Span<T> destination);
     public abstract bool IsDisposed { get; }
     public abstract void Dispose();
 }
@@ -60,6 +64,9 @@ public sealed class CpuStorage<T> : TensorStorage<T> where T : unmanaged, IFloat
     public override Span<T> HostSpan => IsDisposed
         ? throw new ObjectDisposedException("tensor storage", "this tensor's buffer was returned to the pool")
         : _block.Span(_length);
+
+    public override void CopyFromHost(ReadOnlySpan<T> source) => source.CopyTo(HostSpan);
+    public override void CopyToHost(Span<T> destination) => HostSpan[..destination.Length].CopyTo(destination);
 
     public override void Dispose()
     {

@@ -15,7 +15,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     readonly bool _ownsStorage;
 
     public Shape Shape { get; }
-    public TensorStorage<T> Storage { get; }
+    public TensorStorage<T> Storage { get; private set; }
     public Device Device => Storage.Device;
     public IBackend Backend => Storage.Device.Backend;
     /// <summary>Number of elements.</summary>
@@ -48,16 +48,42 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public static Tensor<T> Scalar(T value, Device? device = null) => Full(Shape.Scalar, value, device);
 
     /// <summary>Copies <paramref name="data"/> (row-major) into a new tensor of the given shape.</summary>
-    public static Tensor<T> FromArray(ReadOnlySpan<T> data, Shape shape)
+    public static Tensor<T> FromArray(ReadOnlySpan<T> data, Shape shape, Device? device = null)
     {
         if (data.Length != shape.Size) throw new ArgumentException($"{data.Length} values do not fill shape {shape}");
-        var t = Empty(shape);
-        data.CopyTo(t.Span);
+        var t = Empty(shape, device);
+        t.Storage.CopyFromHost(data);
         return t;
     }
 
-    /// <summary>The elements in host memory, row-major.</summary>
+    /// <summary>The elements in host memory, row-major (CPU tensors only: see <see cref="ToArray"/>).</summary>
     public Span<T> Span => Storage.HostSpan[..Length];
+
+    /// <summary>A copy of this tensor on <paramref name="device"/> (a plain copy when it is already there).</summary>
+    public Tensor<T> To(Device device)
+    {
+        if (device == Device) return Clone();
+        var t = Empty(Shape, device);
+        if (Device == Device.Cpu) t.Storage.CopyFromHost(Span);
+        else if (device == Device.Cpu) Storage.CopyToHost(t.Span);
+        else t.Storage.CopyFromHost(ToArray());
+        return t;
+    }
+
+    /// <summary>
+    /// Moves the elements to <paramref name="device"/> in place: the tensor object stays (layers,
+    /// variables and optimizers keep their references) and its old storage is released. Only a
+    /// tensor that owns its storage can move; views of it must not exist.
+    /// </summary>
+    public void MoveTo(Device device)
+    {
+        if (device == Device) return;
+        if (!_ownsStorage) throw new InvalidOperationException("a reshape view cannot move: move the tensor that owns the storage");
+        using var moved = To(device);
+        var old = Storage;
+        Storage = moved.Storage;
+        moved.Storage = old;
+    }
 
     public bool IsDisposed => Storage.IsDisposed;
 
@@ -87,7 +113,13 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         return offset;
     }
 
-    public T[] ToArray() => Span.ToArray();
+    /// <summary>The elements copied to a new host array (from any device, after the work queued on them).</summary>
+    public T[] ToArray()
+    {
+        var a = new T[Length];
+        Storage.CopyToHost(a);
+        return a;
+    }
 
     /// <summary>A new tensor with the same shape and elements.</summary>
     public Tensor<T> Clone()
@@ -97,11 +129,11 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         return t;
     }
 
-    /// <summary>The same values in another element type (float to double for reference runs).</summary>
+    /// <summary>The same values in another element type, on the host (float to double for reference runs).</summary>
     public Tensor<TOut> Convert<TOut>() where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {
         var t = Tensor<TOut>.Empty(Shape);
-        var src = Span;
+        ReadOnlySpan<T> src = Device == Device.Cpu ? Span : ToArray();
         var dst = t.Span;
         for (int i = 0; i < src.Length; i++) dst[i] = TOut.CreateChecked(src[i]);
         return t;
@@ -121,13 +153,15 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         var sb = new StringBuilder();
         sb.Append("Tensor<").Append(typeof(T).Name).Append("> ").Append(Shape).Append(' ');
         if (IsDisposed) return sb.Append("<disposed>").ToString();
-        if (Rank == 0) return sb.Append(Format(Span[0])).ToString();
+        if (Device != Device.Cpu) sb.Append("on ").Append(Device.Name).Append(' ');
+        ReadOnlySpan<T> values = Device == Device.Cpu ? Span : ToArray();
+        if (Rank == 0) return sb.Append(Format(values[0])).ToString();
         sb.Append('\n');
-        Append(sb, 0, 0, 0);
+        Append(sb, values, 0, 0, 0);
         return sb.ToString();
     }
 
-    void Append(StringBuilder sb, int axis, int offset, int indent)
+    void Append(StringBuilder sb, ReadOnlySpan<T> values, int axis, int offset, int indent)
     {
         int n = Shape[axis];
         int stride = Shape.SizeOf(axis + 1, Rank);
@@ -139,8 +173,8 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
                 sb.Append(axis == Rank - 1 ? "..., " : "...,\n" + new string(' ', indent + 1));
                 i = n - 3;
             }
-            if (axis == Rank - 1) sb.Append(Format(Span[offset + i]));
-            else Append(sb, axis + 1, offset + i * stride, indent + 1);
+            if (axis == Rank - 1) sb.Append(Format(values[offset + i]));
+            else Append(sb, values, axis + 1, offset + i * stride, indent + 1);
             if (i < n - 1) sb.Append(axis == Rank - 1 ? ", " : ",\n" + new string(' ', indent + 1));
         }
         sb.Append(']');

@@ -28,6 +28,8 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
 
     double _stepSize;
 
+    protected override IEnumerable<Tensor<T>> State => _m.Concat(_v);
+
     protected override void BeginStep()
     {
         Iterations++;

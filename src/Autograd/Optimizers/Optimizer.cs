@@ -1,4 +1,5 @@
 using System.Numerics;
+using Engine.Tensors;
 
 namespace Engine.Autograd.Optimizers;
 
@@ -61,6 +62,15 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Updates parameter <paramref name="index"/> from its gradient (not null).</summary>
     protected abstract void Update(int index);
+
+    /// <summary>The tensors the optimizer keeps between steps (moments, velocities).</summary>
+    protected virtual IEnumerable<Tensor<T>> State => [];
+
+    /// <summary>Moves the optimizer's state to <paramref name="device"/> in place (where the parameters went).</summary>
+    public void MoveTo(Device device)
+    {
+        foreach (var t in State) t.MoveTo(device);
+    }
 
     /// <summary>Zeroes every parameter's gradient, keeping the buffers for the next step.</summary>
     public void ZeroGrad()

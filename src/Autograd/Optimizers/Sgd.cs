@@ -25,6 +25,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
 
     protected override void BeginStep() => Iterations++;
 
+    protected override IEnumerable<Tensor<T>> State => _velocity;
+
     protected override void Update(int index)
     {
         var p = Parameters[index];
