@@ -463,7 +463,12 @@ public static class BatchNorm
         }
     }
 
-    static int Rows(int length, int channels, int other)
+    /// <summary>
+    /// The rows of a [rows, channels] buffer of <paramref name="length"/> values that must match
+    /// another of <paramref name="other"/> (shared with the CUDA backend). Throws
+    /// <see cref="ArgumentException"/> unless channels is positive and divides length, and the lengths agree.
+    /// </summary>
+    public static int Rows(int length, int channels, int other)
     {
         if (channels <= 0 || length % channels != 0 || length != other)
             throw new ArgumentException($"batch norm: {length} values with {channels} channels vs {other}");

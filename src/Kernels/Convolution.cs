@@ -65,7 +65,7 @@ public static class Convolution
     /// <summary>cols[Rows, Patch] = the window of every output position (zeros in the padding); rows split over the team.</summary>
     public static unsafe void Im2Col<T>(in ConvGeometry g, ReadOnlySpan<T> x, Span<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Check(g, x.Length, cols.Length);
+        CheckColumns(g, x.Length, cols.Length);
         fixed (T* px = x) fixed (T* pc = cols)
             TeamFor.Run(g.Rows, new Im2ColRows<T>(g, px, pc), minimumPerMember: 64);
     }
@@ -73,7 +73,7 @@ public static class Convolution
     /// <summary>dx += the windows of dCols scattered back to where Im2Col read them (padding dropped); images split over the team.</summary>
     public static unsafe void Col2ImAccumulate<T>(in ConvGeometry g, ReadOnlySpan<T> dCols, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Check(g, dx.Length, dCols.Length);
+        CheckColumns(g, dx.Length, dCols.Length);
         // Windows of one image overlap in dx, windows of different images never do: split by image.
         fixed (T* pd = dCols) fixed (T* px = dx)
             TeamFor.Run(g.Batch, new Col2ImImages<T>(g, pd, px));
@@ -173,9 +173,21 @@ public static class Convolution
                     }
     }
 
-    static void Check(in ConvGeometry g, int inputLength, int colsLength)
+    /// <summary>
+    /// Checks the buffers of im2col / col2im (shared with the CUDA backend): the image
+    /// <see cref="ConvGeometry.InputLength"/> long, the window matrix Rows * Patch. Throws
+    /// <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static void CheckColumns(in ConvGeometry g, int inputLength, int colsLength)
     {
-        if (inputLength != g.InputLength || colsLength != g.Rows * g.Patch)
-            throw new ArgumentException($"convolution buffers: input {inputLength} (need {g.InputLength}), columns {colsLength} (need {g.Rows * g.Patch})");
+        if (inputLength != g.InputLength || colsLength != (long)g.Rows * g.Patch)
+            throw new ArgumentException($"convolution buffers: input {inputLength} (need {g.InputLength}), columns {colsLength} (need {(long)g.Rows * g.Patch})");
     }
+
+    /// <summary>
+    /// A 1x1 window, stride 1, no padding: the convolution is one GEMM on x viewed as [rows, C]
+    /// (both backends take that path).
+    /// </summary>
+    public static bool IsPointwise(in ConvGeometry g) =>
+        g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop + g.PadBottom + g.PadLeft + g.PadRight == 0;
 }

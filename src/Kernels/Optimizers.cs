@@ -133,7 +133,11 @@ public static class OptimizerKernels
         w += nesterov ? momentum * u - lr * g : u;
     }
 
-    static void CheckState(int w, int g, int a, int b)
+    /// <summary>
+    /// Checks that parameter, gradient and the two state buffers (pass one twice where there is
+    /// one) have the same length (shared with the CUDA backend); throws <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static void CheckState(int w, int g, int a, int b)
     {
         if (w != g || w != a || w != b) throw new ArgumentException($"optimizer state lengths differ: {w}, {g}, {a}, {b}");
     }

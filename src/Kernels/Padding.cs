@@ -36,7 +36,12 @@ public static class Padding
             }
     }
 
-    static void Check(in ConvGeometry g, int inputLength, int outputLength)
+    /// <summary>
+    /// Checks a zero-padding geometry and its buffers (shared with the CUDA backend): a 1x1,
+    /// stride-1 window whose padding is the border, the input <see cref="ConvGeometry.InputLength"/>
+    /// long and the output N * OutH * OutW * C. Throws <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static void Check(in ConvGeometry g, int inputLength, int outputLength)
     {
         if (g.KernelH != 1 || g.KernelW != 1 || g.StrideH != 1 || g.StrideW != 1) throw new ArgumentException("padding geometry must be 1x1, stride 1");
         if (inputLength != g.InputLength || outputLength != g.Batch * g.OutHeight * g.OutWidth * g.Channels)

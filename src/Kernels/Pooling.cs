@@ -277,7 +277,12 @@ public static class Pooling
     static int WindowStart(in ConvGeometry g, int n, int oy, int ox) =>
         ((n * g.Height + oy * g.StrideH) * g.Width + ox * g.StrideW) * g.Channels;
 
-    static void Check(in ConvGeometry g, int inputLength, int outputLength)
+    /// <summary>
+    /// Checks a pooling geometry and its buffers (shared with the CUDA backend): 'valid' windows
+    /// only, the input <see cref="ConvGeometry.InputLength"/> long and the output
+    /// <see cref="ConvGeometry.Rows"/> * C. Throws <see cref="ArgumentException"/> otherwise.
+    /// </summary>
+    public static void Check(in ConvGeometry g, int inputLength, int outputLength)
     {
         if (g.PadTop + g.PadBottom + g.PadLeft + g.PadRight != 0) throw new ArgumentException("pooling supports 'valid' windows only");
         if (inputLength != g.InputLength || outputLength != g.Rows * g.Channels)

@@ -154,9 +154,15 @@ public static class Softmax
         return sum;
     }
 
-    static void CheckRows(int length, int classes, int other)
+    /// <summary>
+    /// The rows of a [rows, classes] buffer of <paramref name="length"/> values that must match
+    /// another of <paramref name="other"/> (shared with the CUDA backend). Throws
+    /// <see cref="ArgumentException"/> unless classes is positive and divides length, and the lengths agree.
+    /// </summary>
+    public static int CheckRows(int length, int classes, int other)
     {
         if (classes <= 0 || length % classes != 0 || length != other)
             throw new ArgumentException($"softmax rows: length {length} with {classes} classes vs {other}");
+        return length / classes;
     }
 }

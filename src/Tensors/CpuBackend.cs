@@ -99,7 +99,7 @@ public sealed class CpuBackend : IBackend
         if (dKernel != null) ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel, dBias: dBias == null ? default : dBias.Span);
         else if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
         if (dx == null) return;
-        if (IsPointwise(g))
+        if (Convolution.IsPointwise(g))
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, accumulateDx ? T.One : T.Zero, dx);
         else if (ImplicitConvolution.HandlesInputGradient(g))
             ImplicitConvolution.BackwardInput<T>(g, dy.Span, kernel.Span, filters, dx.Span, accumulateDx);
@@ -112,9 +112,6 @@ public sealed class CpuBackend : IBackend
             Col2ImAccumulate(g, dCols, dx);
         }
     }
-
-    static bool IsPointwise(in ConvGeometry g) =>
-        g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop + g.PadBottom + g.PadLeft + g.PadRight == 0;
 
     public void Im2Col<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> cols) where T : unmanaged, IFloatingPointIeee754<T>
         => Convolution.Im2Col<T>(g, x.Span, cols.Span);
