@@ -75,6 +75,34 @@ public class CliTests
         Assert.That(Directory.GetFileSystemEntries(_temp.Path), Is.Empty, "nothing written");
     }
 
+    [TestCase("train")]
+    [TestCase("bench")]
+    [TestCase("selftest")]
+    public void AnUnknownDeviceIsRefusedWhileParsing(string command)
+    {
+        var outcome = Resnet(_temp.Path, command, "--device", "tpu");
+        AssertOneErrorLine(outcome, "--device must be cpu or cuda, not 'tpu'", $"resnet {command} --help");
+    }
+
+    [Test]
+    public void SelftestOnTheCpuSaysWhatItCompares()
+    {
+        var outcome = Resnet(_temp.Path, "selftest", "--device", "cpu");
+        AssertOneErrorLine(outcome, "selftest compares a device with the CPU", "--device cuda");
+    }
+
+    [TestCase("selftest")]
+    [TestCase("train", "--device", "cuda")]
+    [TestCase("bench", "--device", "cuda", "--no-pytorch")]
+    public void WithoutAGpuCudaIsRefusedSayingWhy(params string[] args)
+    {
+        if (CudaDevice.TryGetDefault(out _, out _)) Assert.Ignore("this machine has a CUDA device");
+        CudaDevice.TryGetDefault(out _, out string reason);
+        var outcome = Resnet(_temp.Path, args);
+        AssertOneErrorLine(outcome, "--device cuda", reason);
+        Assert.That(Directory.GetFileSystemEntries(_temp.Path), Is.Empty, "nothing written");
+    }
+
     [Test]
     public void PredictRefusesAnUnknownInterpolation()
     {

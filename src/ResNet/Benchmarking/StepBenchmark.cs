@@ -59,13 +59,19 @@ public static class StepBenchmark
     /// </summary>
     /// <param name="profilePasses">When above 0, that many more training steps and inference passes run under a
     /// <see cref="Engine.Autograd.Profiler"/> for <see cref="StepMeasurement.Profile"/>.</param>
-    public static StepMeasurement Run(string modelName, int batch, int warmup = 3, int steps = 12, ulong seed = 1, int profilePasses = 0)
+    /// <param name="device">Where the model and the batch live (the CPU when null). On a GPU every timed step ends
+    /// with its results on the host (the loss, the predictions), so a time covers the work, not just its queuing.</param>
+    public static StepMeasurement Run(string modelName, int batch, int warmup = 3, int steps = 12, ulong seed = 1, int profilePasses = 0, Device? device = null)
     {
         if (batch < 1 || warmup < 0 || steps < 1) throw new ArgumentException($"batch {batch}, warm-up {warmup} and steps {steps}: need batch and steps >= 1");
+        device ??= Device.Cpu;
         var pool = TensorPool<float>.Shared;
-        double Mb() => pool.BytesAllocated / 1048576.0;
+        // Tensor memory where the tensors are: the host pool's high-water marks, or what the GPU's allocator holds.
+        double Mb() => (device is CudaDevice cuda ? cuda.Context.BytesReserved : pool.BytesAllocated) / 1048576.0;
         double before = Mb();
-        var model = ResNetModels.Create<float>(modelName, (64, 64, 3), 6);
+        if (device != Device.Cpu && profilePasses > 0)
+            throw new ArgumentException("the per-layer profile reads the CPU's clock: on a GPU it would time the queuing of kernels, not their work");
+        var model = ResNetModels.Create<float>(modelName, (64, 64, 3), 6).To(device);
         double withModel = Mb();
         model.Compile("adam");
         double withOptimizer = Mb();
@@ -74,11 +80,16 @@ public static class StepBenchmark
         using var y = Tensor<float>.Zeros(new Shape(batch, 6));
         var ys = y.Span;
         for (int i = 0; i < batch; i++) ys[i * 6 + (int)(rng.NextUInt64() % 6)] = 1;
+        // The batch stays where the model is, as a benchmark's fixed batch does in PyTorch.
+        x.MoveTo(device);
+        y.MoveTo(device);
 
-        double trainMs = Median(warmup, steps, () => model.TrainOnBatch(x, y));
+        // On a GPU, launches return at once: a timed step ends when the device has done its work.
+        Action finish = device is CudaDevice gpu ? gpu.Synchronize : static () => { };
+        double trainMs = Median(warmup, steps, () => { model.TrainOnBatch(x, y); finish(); });
         double? rss = ProcessMemory.PeakResidentMegabytes();
         var tensors = new TensorMemory(withModel - before, withOptimizer - withModel, Mb() - withOptimizer);
-        double inferMs = Median(warmup, steps, () => model.Predict(x, batch).Dispose());
+        double inferMs = Median(warmup, steps, () => { model.Predict(x, batch).Dispose(); finish(); });
         var profile = profilePasses > 0 ? Profile(model, x, y, profilePasses) : null;
         return new StepMeasurement(modelName, batch, Kernels.ThreadTeam.Shared.Size, trainMs, inferMs, rss, model.ForwardMacsPerSample, tensors, profile);
     }

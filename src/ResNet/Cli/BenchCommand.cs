@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Engine.ResNet.Benchmarking;
 
 namespace Engine.ResNet.Cli;
@@ -38,11 +39,12 @@ static class BenchCommand
             DefaultValueFactory = _ => "/usr/bin/python3",
         };
         var noPytorch = new Option<bool>("--no-pytorch") { Description = "measure only this engine" };
-        var peak = new Option<double>("--peak-gflops")
+        var peak = new Option<double?>("--peak-gflops")
         {
-            Description = "the machine's FMA peak, for the '% of peak' columns (445: two Zen 5 cores at full AVX-512 width)",
-            DefaultValueFactory = _ => 445,
+            Description = "the machine's FMA peak, for the '% of peak' columns (default on the CPU 445: two Zen 5 cores at full AVX-512 width; " +
+                "on a GPU none unless given, e.g. 67000 for an H100 SXM's float32)",
         };
+        var device = Program.DeviceOption();
         var profile = new Option<int>("--profile")
         {
             Description = "also profile this many more training steps and inference passes, and print the time of each layer and layer type " +
@@ -58,30 +60,38 @@ static class BenchCommand
         var command = new Command("bench",
             "Time a training step (forward, loss, backward, Adam) and inference of ResNet-50 on 64x64x3 images, and PyTorch's on the " +
             "same machine in the same run: img/s, GFLOP/s, % of peak, peak memory, and our figures over PyTorch's.")
-        { model, batches, steps, warmup, pytorch, python, noPytorch, peak, profile, one };
+        { model, batches, steps, warmup, pytorch, python, noPytorch, peak, profile, one, device };
         command.SetAction(parse =>
         {
             string name = parse.GetValue(model)!.ToLowerInvariant();
             int[] sizes = parse.GetValue(batches)!;
             int s = parse.GetValue(steps), w = parse.GetValue(warmup), p = parse.GetValue(profile);
+            string deviceName = parse.GetValue(device)!;
+            if (deviceName != "cpu" && p > 0) return Program.Fail("--profile times layers on the CPU's clock; on a GPU that would measure only the queuing of kernels");
+            var runOn = Program.ResolveDevice(deviceName);
+            if (runOn == null) return 2;
+            double? peakGflops = parse.GetValue(peak) ?? (deviceName == "cpu" ? 445 : null);
             if (parse.GetValue(one))
             {
-                var m = StepBenchmark.Run(name, sizes[0], w, s, profilePasses: p);
-                Console.WriteLine(JsonSerializer.Serialize(m));
+                var m = StepBenchmark.Run(name, sizes[0], w, s, profilePasses: p, device: runOn);
+                Console.WriteLine(JsonSerializer.Serialize(m, MeasurementJson.Default.StepMeasurement));
                 return 0;
             }
             string script = parse.GetValue(pytorch)!, py = parse.GetValue(python)!;
             var (version, skip) = parse.GetValue(noPytorch) ? (null, "--no-pytorch")
                 : name != "resnet50" ? (null, $"its script builds resnet50 only, not {name}")
+                : deviceName != "cpu" ? (null, "its script runs on the CPU; benchmarks/torch_resnet50_cuda.py measures PyTorch on the GPU")
                 : PyTorchReference.Probe(py, script);
             int threads = Kernels.ThreadTeam.Shared.Size;
-            Console.WriteLine($"{name}, 64x64x3 input, 6 classes, float32, {threads} threads; {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {CpuName()}; {DateTime.Now:yyyy-MM-dd HH:mm}");
+            string where = runOn is Engine.Tensors.CudaDevice cuda ? $"on {cuda.Context.DeviceName}" : $"{threads} threads";
+            Console.WriteLine($"{name}, 64x64x3 input, 6 classes, float32, {where}; {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {CpuName()}; {DateTime.Now:yyyy-MM-dd HH:mm}");
             Console.WriteLine(skip == null ? $"PyTorch {version}: {script}, channels-last, {threads} threads, GLIBC_TUNABLES={PyTorchReference.GlibcTunables}" : $"PyTorch: skipped ({skip})");
-            Console.WriteLine($"medians of {s} steps after {w} warm-up ones; a training step counts 3 forward passes of FLOPs; peak {parse.GetValue(peak):F0} GFLOP/s");
+            Console.WriteLine($"medians of {s} steps after {w} warm-up ones; a training step counts 3 forward passes of FLOPs"
+                + (peakGflops is double pk ? $"; peak {pk:F0} GFLOP/s" : ""));
             foreach (int b in sizes)
             {
                 StepMeasurement ours;
-                try { ours = MeasureInChild(name, b, w, s, p); }
+                try { ours = MeasureInChild(name, b, w, s, p, deviceName); }
                 catch (InvalidOperationException e) { return Program.Fail(e.Message); }
                 StepMeasurement? theirs = null;
                 if (skip == null)
@@ -89,7 +99,7 @@ static class BenchCommand
                     try { theirs = PyTorchReference.Run(py, script, b, threads, w, s, ours.ForwardMacsPerImage); }
                     catch (InvalidOperationException e) { Console.WriteLine($"PyTorch at batch {b}: {e.Message}"); }
                 }
-                Print(ours, theirs, parse.GetValue(peak));
+                Print(ours, theirs, peakGflops);
                 if (ours.Profile != null) ProfileReport.Write(Console.Out, ours.Profile, b);
             }
             return 0;
@@ -98,21 +108,21 @@ static class BenchCommand
     }
 
     /// <summary>Runs `resnet bench --one` for one batch size in a fresh process.</summary>
-    static StepMeasurement MeasureInChild(string model, int batch, int warmup, int steps, int profilePasses)
+    static StepMeasurement MeasureInChild(string model, int batch, int warmup, int steps, int profilePasses, string device)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path to start a measurement process");
         var args = new List<string>();
         // Started as `dotnet resnet.dll`: the host needs the assembly again.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") args.Add(typeof(BenchCommand).Assembly.Location);
-        args.AddRange(["bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps), "--profile", Text(profilePasses)]);
+        args.AddRange(["bench", "--one", "--model", model, "--batch", Text(batch), "--warmup", Text(warmup), "--steps", Text(steps), "--profile", Text(profilePasses), "--device", device]);
         var (code, output) = ChildProcess.Run(self, args, TimeSpan.FromMinutes(30));
         string? json = output.Split('\n').LastOrDefault(l => l.StartsWith('{'));
         if (code != 0 || json == null)
             throw new InvalidOperationException($"the measurement at batch {batch} failed (exit {code}): {output.Trim()}");
-        return JsonSerializer.Deserialize<StepMeasurement>(json)!;
+        return JsonSerializer.Deserialize(json, MeasurementJson.Default.StepMeasurement)!;
     }
 
-    static void Print(StepMeasurement ours, StepMeasurement? theirs, double peak)
+    static void Print(StepMeasurement ours, StepMeasurement? theirs, double? peak)
     {
         Console.WriteLine();
         Console.WriteLine($"batch {ours.Batch,-14}{"train img/s",12}{"GFLOP/s",9}{"% peak",8}{"infer img/s",13}{"GFLOP/s",9}{"% peak",8}{"peak RSS",11}");
@@ -129,7 +139,7 @@ static class BenchCommand
             (ours.PeakRssMb is double a && theirs.PeakRssMb is double b ? $"{a / b,10:F2}x" : ""));
     }
 
-    static string Percent(double fraction) => $"{fraction * 100:F0}%";
+    static string Percent(double? fraction) => fraction is double f ? $"{f * 100:F0}%" : "n/a";
 
     static string Mb(double? value) => value is double v ? $"{v:F0} MB" : "n/a";
 
@@ -147,3 +157,10 @@ static class BenchCommand
         return System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString();
     }
 }
+
+/// <summary>
+/// The measurement's JSON, generated at build time: what a child process prints and the parent
+/// reads, without reflection, so a trimmed self-contained build serialises it too.
+/// </summary>
+[JsonSerializable(typeof(StepMeasurement))]
+sealed partial class MeasurementJson : JsonSerializerContext;

@@ -29,11 +29,14 @@ static class PredictCommand
     {
         var modelFile = ModelFileOption();
         var data = Program.DataOption();
+        var device = Program.DeviceOption();
         var command = new Command("evaluate",
             "Evaluate a saved model on the 120 SIGNS test images: prints the categorical cross-entropy (Loss) and the Test Accuracy, as the assignment's model.evaluate does.")
-        { modelFile, data };
+        { modelFile, data, device };
         command.SetAction(parse =>
         {
+            var runOn = Program.ResolveDevice(parse.GetValue(device)!);
+            if (runOn == null) return 2;
             string? folder = Program.ResolveDataFolder(parse.GetValue(data));
             if (folder == null) return 2;
             SignsSplit test;
@@ -45,6 +48,7 @@ static class PredictCommand
                 if (model == null) return 2;
                 if (model.Output.SampleShape.Size != test.Y.Shape[1])
                     return Program.Fail($"{model.Name} has {model.Output.SampleShape.Size} outputs but the test set {test.Y.Shape[1]} classes");
+                model.To(runOn);
                 var (loss, accuracy) = model.Evaluate(test.X, test.Y);
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0}/{0} images", test.Count));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
@@ -64,14 +68,17 @@ static class PredictCommand
             Description = "how the photo is resized: nearest (Keras' load_img default) or bilinear",
             DefaultValueFactory = _ => "nearest",
         };
+        var device = Program.DeviceOption();
         var command = new Command("predict",
             "Predict the hand sign (0 to 5 fingers) in your own photo with a saved model: the photo is read as RGB, " +
             "resized to 64x64, divided by 255 like the training images, and the six class probabilities are printed.")
-        { image, modelFile, interpolation };
+        { image, modelFile, interpolation, device };
         command.SetAction(parse =>
         {
             string mode = parse.GetValue(interpolation)!;
             if (mode is not ("nearest" or "bilinear")) return Program.Fail($"--interpolation must be nearest or bilinear, not '{mode}'");
+            var runOn = Program.ResolveDevice(parse.GetValue(device)!);
+            if (runOn == null) return 2;
             var model = LoadModel(parse.GetValue(modelFile)!);
             if (model == null) return 2;
             var shape = model.Input.SampleShape;
@@ -85,6 +92,7 @@ static class PredictCommand
             catch (Exception e) when (e is ImageFormatException or DllNotFoundException) { return Program.Fail(e.Message); }
             using (x)
             {
+                model.To(runOn);
                 using var p = model.Predict(x);
                 var probabilities = p.Span.ToArray();
                 int best = Array.IndexOf(probabilities, probabilities.Max());

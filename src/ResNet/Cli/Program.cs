@@ -21,6 +21,7 @@ static class Program
             PredictCommand.Evaluate(),
             PredictCommand.Predict(),
             BenchCommand.Create(),
+            SelfTestCommand.Create(),
         };
         var parsed = root.Parse(args);
         // System.CommandLine would print the whole help after a parse error; one line saying which
@@ -78,6 +79,30 @@ static class Program
                 result.AddError($"--model: unknown model '{name}'; choose one of {string.Join(", ", ResNetModels.ModelNames)}");
         });
         return option;
+    }
+
+    internal static Option<string> DeviceOption(string defaultValue = "cpu")
+    {
+        var option = new Option<string>("--device")
+        {
+            Description = "where the network runs: cpu, or cuda (the first NVIDIA GPU, through the driver and NVRTC)",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        option.Validators.Add(result =>
+        {
+            string? name = result.GetValueOrDefault<string>();
+            if (name is not ("cpu" or "cuda")) result.AddError($"--device must be cpu or cuda, not '{name}'");
+        });
+        return option;
+    }
+
+    /// <summary>The named device, or prints why it cannot be had (no GPU, no driver, no NVRTC) and returns null.</summary>
+    internal static Engine.Tensors.Device? ResolveDevice(string name)
+    {
+        if (name == "cpu") return Engine.Tensors.Device.Cpu;
+        if (Engine.Tensors.CudaDevice.TryGetDefault(out var cuda, out string reason)) return cuda;
+        Fail($"--device cuda: {reason}");
+        return null;
     }
 
     internal static Option<int> ClassesOption() =>

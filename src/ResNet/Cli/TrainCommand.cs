@@ -25,11 +25,12 @@ static class TrainCommand
             Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically",
         };
         var seed = Program.WholeNumberOption("--seed", "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
+        var device = Program.DeviceOption();
 
         var command = new Command("train",
             "Train a ResNet on the SIGNS hand-sign photos (6 classes, 64x64x3) as the assignment does: " +
             "Adam, categorical cross-entropy, mini-batches of 32, Keras-style progress per epoch; then evaluate on the 120 test images.")
-        { model, data, epochs, batchSize, learningRate, output, seed };
+        { model, data, epochs, batchSize, learningRate, output, seed, device };
         command.SetAction(parse =>
         {
             int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
@@ -38,6 +39,8 @@ static class TrainCommand
             string? saveFolder = Path.GetDirectoryName(Path.GetFullPath(saveTo));
             if (saveFolder == null || !Directory.Exists(saveFolder)) return Program.Fail($"--output: folder of '{saveTo}' does not exist");
             if (Directory.Exists(saveTo)) return Program.Fail($"--output: '{saveTo}' is a folder; give a file name such as {DefaultModelFile}");
+            var runOn = Program.ResolveDevice(parse.GetValue(device)!);
+            if (runOn == null) return 2;
             string? folder = Program.ResolveDataFolder(parse.GetValue(data));
             if (folder == null) return 2;
             SignsDataset signs;
@@ -50,7 +53,9 @@ static class TrainCommand
                 Console.WriteLine($"number of training examples = {signs.Train.Count}");
                 Console.WriteLine($"number of test examples = {signs.Test.Count}");
                 Console.WriteLine($"X_train shape: {Shape(signs.Train.X.Shape)}   Y_train shape: {Shape(signs.Train.Y.Shape)}");
-                Console.WriteLine($"{m.Name}: {m.ParameterCount:N0} parameters; Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}, {e} epochs");
+                Console.WriteLine($"{m.Name}: {m.ParameterCount:N0} parameters; Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}, {e} epochs"
+                    + (runOn is Engine.Tensors.CudaDevice cuda ? $"; on {cuda.Context.DeviceName}" : ""));
+                m.To(runOn);
                 m.Compile(makeOptimizer: ps => new Adam<float>(ps, lr), metrics: ["accuracy"]);
                 var clock = Stopwatch.StartNew();
                 m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, seed: (ulong)parse.GetValue(seed), log: Console.Out);
@@ -58,6 +63,7 @@ static class TrainCommand
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
                 Console.WriteLine($"trained in {clock.Elapsed.TotalSeconds:F0} s");
+                m.To(Engine.Tensors.Device.Cpu);
                 try { KerasModelFile.Save(m, saveTo); }
                 catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or IOException or UnauthorizedAccessException)
                 {
