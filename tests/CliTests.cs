@@ -104,6 +104,27 @@ public class CliTests
     }
 
     [Test]
+    public void TrainingOneEpochSavesTheModelAndItsCharts()
+    {
+        string? signs = Environment.GetEnvironmentVariable("SIGNS_DIR");
+        if (string.IsNullOrWhiteSpace(signs)) Assert.Ignore("SIGNS_DIR is not set: this test trains on SIGNS");
+        signs = Path.GetFullPath(signs);
+        var outcome = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "1", "--data", signs, "-o", "m.h5");
+        Assert.That(outcome.ExitCode, Is.EqualTo(0), outcome.Error);
+        Assert.That(outcome.Out, Does.Contain("val_loss:"), "the test set is the validation data");
+        foreach (var f in new[] { "m.h5", "m_curves.svg", "m_confusion.svg" })
+            Assert.That(File.Exists(_temp.File(f)), Is.True, f);
+        // The confusion matrix covers the 120 test images and agrees with the printed accuracy.
+        var title = System.Text.RegularExpressions.Regex.Match(File.ReadAllText(_temp.File("m_confusion.svg")), @"(\d+) / (\d+) correct");
+        Assert.That(title.Success, Is.True);
+        Assert.That(title.Groups[2].Value, Is.EqualTo("120"));
+        var accuracy = System.Text.RegularExpressions.Regex.Match(outcome.Out, @"Test Accuracy = ([0-9.]+)");
+        Assert.That(double.Parse(accuracy.Groups[1].Value, CultureInfo.InvariantCulture),
+            Is.EqualTo(int.Parse(title.Groups[1].Value) / 120.0).Within(1e-6));
+        Assert.That(File.ReadAllText(_temp.File("m_curves.svg")), Does.Contain("class=\"validation\""));
+    }
+
+    [Test]
     public void PredictRefusesAnUnknownInterpolation()
     {
         var outcome = Resnet(_temp.Path, "predict", "photo.jpg", "--interpolation", "bicubic");

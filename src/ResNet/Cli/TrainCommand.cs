@@ -4,6 +4,7 @@ using System.Globalization;
 using Engine.Autograd.Optimizers;
 using Engine.Layers;
 using Engine.ResNet.Data;
+using Engine.ResNet.Training;
 
 namespace Engine.ResNet.Cli;
 
@@ -22,7 +23,8 @@ static class TrainCommand
         var learningRate = Program.PositiveNumberOption("--learning-rate", "Adam's learning rate (Keras' default 0.001)", defaultValue: 0.001);
         var output = new Option<string?>("--output", "-o")
         {
-            Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically",
+            Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically; " +
+                "the loss and accuracy curves (<name>_curves.svg) and the test set's confusion matrix (<name>_confusion.svg) go beside it",
         };
         var seed = Program.WholeNumberOption("--seed", "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
         var device = Program.DeviceOption();
@@ -58,7 +60,9 @@ static class TrainCommand
                 m.To(runOn);
                 m.Compile(makeOptimizer: ps => new Adam<float>(ps, lr), metrics: ["accuracy"]);
                 var clock = Stopwatch.StartNew();
-                m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, seed: (ulong)parse.GetValue(seed), log: Console.Out);
+                // The test set is the validation data, so the curves show both (as the assignment evaluates on it).
+                var history = m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, validation: (signs.Test.X, signs.Test.Y),
+                    seed: (ulong)parse.GetValue(seed), log: Console.Out);
                 var (loss, accuracy) = m.Evaluate(signs.Test.X, signs.Test.Y);
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
@@ -70,6 +74,17 @@ static class TrainCommand
                     return Program.Fail($"could not save the model to {saveTo}: {ex.Message}");
                 }
                 Console.WriteLine($"saved {saveTo}");
+                string stem = Path.Combine(Path.GetDirectoryName(saveTo) ?? "", Path.GetFileNameWithoutExtension(saveTo));
+                try
+                {
+                    File.WriteAllText(stem + "_curves.svg", TrainingCharts.CurvesSvg(history, $"{m.Name} on SIGNS: Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}"));
+                    File.WriteAllText(stem + "_confusion.svg", TrainingCharts.ConfusionMatrixSvg(TrainingCharts.ConfusionMatrix(m, signs.Test.X, signs.Test.Y), $"{m.Name}, SIGNS test set"));
+                    Console.WriteLine($"wrote {stem}_curves.svg (loss and accuracy per epoch) and {stem}_confusion.svg (test set)");
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    return Program.Fail($"could not write the training charts beside {saveTo}: {ex.Message}");
+                }
             }
             return 0;
         });
