@@ -46,6 +46,28 @@ public class CliTests
         return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>Starts resnet.dll in <paramref name="workingFolder"/> without waiting; its output is discarded.</summary>
+    static Process StartResnet(string workingFolder, params string[] args)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = workingFolder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment.Remove("SIGNS_DIR");
+        var process = Process.Start(start)!;
+        // Drained, so a full pipe never stalls the run.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     /// <summary>Exit code 2, nothing on stdout, and exactly one stderr line holding every fragment.</summary>
     static void AssertOneErrorLine(Outcome outcome, params string[] fragments)
     {
@@ -122,6 +144,65 @@ public class CliTests
         Assert.That(double.Parse(accuracy.Groups[1].Value, CultureInfo.InvariantCulture),
             Is.EqualTo(int.Parse(title.Groups[1].Value) / 120.0).Within(1e-6));
         Assert.That(File.ReadAllText(_temp.File("m_curves.svg")), Does.Contain("class=\"validation\""));
+    }
+
+    [Test]
+    public void ATrainingRunKilledMidEpochAndResumedEndsWithTheSameWeights()
+    {
+        string? signs = Environment.GetEnvironmentVariable("SIGNS_DIR");
+        if (string.IsNullOrWhiteSpace(signs)) Assert.Ignore("SIGNS_DIR is not set: this test trains on SIGNS");
+        signs = Path.GetFullPath(signs);
+        string[] common = ["train", "--model", "resnet18", "--epochs", "2", "--data", signs];
+        var whole = Resnet(_temp.Path, [.. common, "-o", "whole.h5"]);
+        Assert.That(whole.ExitCode, Is.EqualTo(0), whole.Error);
+
+        // The same run, killed (SIGKILL) once its first epoch's checkpoint exists and the second epoch has begun.
+        string checkpoint = _temp.File("cut_checkpoint.h5");
+        using (var cut = StartResnet(_temp.Path, [.. common, "-o", "cut.h5"]))
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(checkpoint) && !cut.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
+            Assert.That(File.Exists(checkpoint), Is.True, "the first epoch wrote a checkpoint");
+            Thread.Sleep(1000);
+            Assert.That(cut.HasExited, Is.False, "still training when killed");
+            cut.Kill();
+            cut.WaitForExit();
+        }
+        Assert.That(File.Exists(_temp.File("cut.h5")), Is.False, "the killed run saved no model");
+        var resumed = Resnet(_temp.Path, [.. common, "-o", "cut.h5", "--resume"]);
+        Assert.That(resumed.ExitCode, Is.EqualTo(0), resumed.Error);
+        Assert.That(resumed.Out, Does.Contain("resuming from").And.Contain("1 of 2 epochs done"));
+        Assert.That(resumed.Out, Does.Contain("Epoch 2/2").And.Not.Contain("Epoch 1/2"));
+
+        var a = KerasModelFile.Load(_temp.File("whole.h5"));
+        var b = KerasModelFile.Load(_temp.File("cut.h5"));
+        int compared = 0;
+        foreach (var (la, lb) in a.Layers.Zip(b.Layers))
+        {
+            var wa = la.Parameters.Select(p => p.Value).Concat(la.State.Select(s => s.Value)).ToArray();
+            var wb = lb.Parameters.Select(p => p.Value).Concat(lb.State.Select(s => s.Value)).ToArray();
+            for (int i = 0; i < wa.Length; i++, compared++)
+                Assert.That(wb[i].ToArray(), Is.EqualTo(wa[i].ToArray()), $"{la.Name} weight {i}: bit for bit");
+        }
+        Assert.That(compared, Is.GreaterThan(50));
+        // The same test loss line, and the same curves (the first epoch's figures come from the checkpoint).
+        string LossLine(string output) => output.Split('\n').Single(l => l.StartsWith("Loss = ", StringComparison.Ordinal));
+        Assert.That(LossLine(resumed.Out), Is.EqualTo(LossLine(whole.Out)));
+        Assert.That(File.ReadAllText(_temp.File("cut_curves.svg")).Replace("cut", "whole"), Is.EqualTo(File.ReadAllText(_temp.File("whole_curves.svg"))));
+    }
+
+    [Test]
+    public void ResumingWithOtherSettingsIsRefusedNamingThem()
+    {
+        string? signs = Environment.GetEnvironmentVariable("SIGNS_DIR");
+        if (string.IsNullOrWhiteSpace(signs)) Assert.Ignore("SIGNS_DIR is not set: this test trains on SIGNS");
+        signs = Path.GetFullPath(signs);
+        var none = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "1", "--data", signs, "-o", "m.h5", "--resume");
+        AssertOneErrorLine(none, "--resume: no checkpoint at", "m_checkpoint.h5");
+        var first = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "1", "--data", signs, "-o", "m.h5");
+        Assert.That(first.ExitCode, Is.EqualTo(0), first.Error);
+        var other = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "2", "--data", signs, "-o", "m.h5", "--resume", "--seed", "5", "--batch-size", "16");
+        AssertOneErrorLine(other, "--resume", "--batch-size 32 (not 16)", "--seed 1 (not 5)");
     }
 
     [Test]

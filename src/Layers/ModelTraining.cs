@@ -45,19 +45,28 @@ public sealed partial class Model<T>
     /// samples done, bar, seconds, time per sample, running loss and accuracy, and the
     /// validation figures at the end of the epoch when <paramref name="validation"/> is given.
     /// </summary>
+    /// <param name="initialEpoch">Keras' initial_epoch: the epochs already done (by a run this one resumes,
+    /// its weights and optimizer state restored); training goes on from the next one to <paramref name="epochs"/>,
+    /// with the batches an uninterrupted run from the same seed would have had.</param>
     public IReadOnlyList<EpochLog> Fit(Tensor<T> x, Tensor<T> y, int epochs = 1, int batchSize = 32, bool shuffle = true,
-        (Tensor<T> X, Tensor<T> Y)? validation = null, ulong seed = 0, TextWriter? log = null, Action<EpochLog>? onEpochEnd = null)
+        (Tensor<T> X, Tensor<T> Y)? validation = null, ulong seed = 0, TextWriter? log = null, Action<EpochLog>? onEpochEnd = null,
+        int initialEpoch = 0)
     {
         _ = Optimizer; // not compiled: say so before reading any data
         CheckData(x, y, "training");
         if (validation is { } v) CheckData(v.X, v.Y, "validation");
         if (epochs < 1 || batchSize < 1) throw new ArgumentException($"epochs {epochs} and batch size {batchSize} must be at least 1");
+        if (initialEpoch < 0 || initialEpoch >= epochs) throw new ArgumentException($"initial epoch {initialEpoch} must be at least 0 and below epochs {epochs}");
         int n = x.Shape[0];
         var order = Enumerable.Range(0, n).ToArray();
         var rng = new Rng(seed);
+        // Each epoch shuffles the previous epoch's order: replaying the skipped shuffles gives
+        // the resumed epochs the orders they would have had.
+        if (shuffle)
+            for (int skipped = 0; skipped < initialEpoch; skipped++) rng.Shuffle(order);
         var history = new List<EpochLog>();
         var progress = log == null ? null : new Progress(log, n);
-        for (int epoch = 1; epoch <= epochs; epoch++)
+        for (int epoch = initialEpoch + 1; epoch <= epochs; epoch++)
         {
             log?.WriteLine($"Epoch {epoch}/{epochs}");
             if (shuffle) rng.Shuffle(order);

@@ -24,8 +24,8 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public IReadOnlyList<Variable<T>> Parameters { get; }
 
-    /// <summary>Number of updates applied so far (Keras' `iterations`).</summary>
-    public long Iterations { get; protected set; }
+    /// <summary>Number of updates applied so far (Keras' `iterations`); set when training resumes from a checkpoint.</summary>
+    public long Iterations { get; set; }
 
     /// <summary>Applies one update from the current gradients (parameters without one are left alone).</summary>
     public void Step()
@@ -65,6 +65,13 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The tensors the optimizer keeps between steps (moments, velocities).</summary>
     protected virtual IEnumerable<Tensor<T>> State => [];
+
+    /// <summary>
+    /// The state tensors in a fixed order (Adam: every parameter's first moment, then every
+    /// second moment; SGD with momentum: the velocities), for saving and restoring a checkpoint.
+    /// With <see cref="Iterations"/> they are everything the next update depends on.
+    /// </summary>
+    public IReadOnlyList<Tensor<T>> StateTensors => State.ToArray();
 
     /// <summary>Moves the optimizer's state to <paramref name="device"/> in place (where the parameters went).</summary>
     public void MoveTo(Device device)

@@ -28,11 +28,20 @@ static class TrainCommand
         };
         var seed = Program.WholeNumberOption("--seed", "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
         var device = Program.DeviceOption();
+        var checkpoint = new Option<string?>("--checkpoint")
+        {
+            Description = "where to keep the run's checkpoint, rewritten (atomically) after every epoch: the model, Adam's state and the epoch " +
+                "(default: <output name>_checkpoint.h5 beside the model file)",
+        };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "go on from the checkpoint of an interrupted run with the same settings, to the same result as a run never interrupted",
+        };
 
         var command = new Command("train",
             "Train a ResNet on the SIGNS hand-sign photos (6 classes, 64x64x3) as the assignment does: " +
             "Adam, categorical cross-entropy, mini-batches of 32, Keras-style progress per epoch; then evaluate on the 120 test images.")
-        { model, data, epochs, batchSize, learningRate, output, seed, device };
+        { model, data, epochs, batchSize, learningRate, output, seed, device, checkpoint, resume };
         command.SetAction(parse =>
         {
             int e = parse.GetValue(epochs), b = parse.GetValue(batchSize);
@@ -50,19 +59,51 @@ static class TrainCommand
             catch (Exception ex) when (ex is DataFormatException or Hdf5Exception or DllNotFoundException) { return Program.Fail(ex.Message); }
             using (signs)
             {
-                var m = Program.BuildModel(parse.GetValue(model)!, signs.ClassCount);
-                if (m == null) return 2;
+                string modelName = parse.GetValue(model)!.ToLowerInvariant();
+                string checkpointPath = parse.GetValue(checkpoint) ?? Path.Combine(Path.GetDirectoryName(saveTo) ?? "", Path.GetFileNameWithoutExtension(saveTo) + "_checkpoint.h5");
+                ulong shuffleSeed = (ulong)parse.GetValue(seed);
+                var settings = new TrainingSettings(modelName, e, 0, b, lr, shuffleSeed);
+                Func<IEnumerable<Engine.Autograd.Variable<float>>, Optimizer<float>> adam = ps => new Adam<float>(ps, lr);
+                Model<float> m;
+                if (parse.GetValue(resume))
+                {
+                    if (!File.Exists(checkpointPath)) return Program.Fail($"--resume: no checkpoint at {checkpointPath} (pass --checkpoint, or train without --resume)");
+                    try
+                    {
+                        var saved = TrainingCheckpoint.ReadSettings(checkpointPath);
+                        string? differs = Differences(saved, settings);
+                        if (differs != null) return Program.Fail($"--resume: {checkpointPath} was written by a run with {differs}; resume with the same settings");
+                        (m, settings) = TrainingCheckpoint.Load(checkpointPath, adam);
+                    }
+                    catch (DataFormatException ex) { return Program.Fail(ex.Message); }
+                    settings = settings with { Epochs = e };
+                    Console.WriteLine($"resuming from {checkpointPath}: {settings.EpochsDone} of {e} epochs done");
+                }
+                else
+                {
+                    var built = Program.BuildModel(modelName, signs.ClassCount);
+                    if (built == null) return 2;
+                    m = built;
+                }
                 Console.WriteLine($"number of training examples = {signs.Train.Count}");
                 Console.WriteLine($"number of test examples = {signs.Test.Count}");
                 Console.WriteLine($"X_train shape: {Shape(signs.Train.X.Shape)}   Y_train shape: {Shape(signs.Train.Y.Shape)}");
                 Console.WriteLine($"{m.Name}: {m.ParameterCount:N0} parameters; Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}, {e} epochs"
                     + (runOn is Engine.Tensors.CudaDevice cuda ? $"; on {cuda.Context.DeviceName}" : ""));
+                if (!parse.GetValue(resume)) m.Compile(makeOptimizer: adam, metrics: ["accuracy"]);
                 m.To(runOn);
-                m.Compile(makeOptimizer: ps => new Adam<float>(ps, lr), metrics: ["accuracy"]);
                 var clock = Stopwatch.StartNew();
                 // The test set is the validation data, so the curves show both (as the assignment evaluates on it).
-                var history = m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, validation: (signs.Test.X, signs.Test.Y),
-                    seed: (ulong)parse.GetValue(seed), log: Console.Out);
+                // Every epoch's figures, those of the run this one resumes first; each epoch's end rewrites the checkpoint.
+                var history = new List<EpochLog>(settings.History ?? []);
+                if (settings.EpochsDone < e)
+                    m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, validation: (signs.Test.X, signs.Test.Y),
+                        seed: shuffleSeed, log: Console.Out, initialEpoch: settings.EpochsDone,
+                        onEpochEnd: epoch =>
+                        {
+                            history.Add(epoch);
+                            TrainingCheckpoint.Save(m, settings with { EpochsDone = epoch.Epoch, History = history.ToArray() }, checkpointPath);
+                        });
                 var (loss, accuracy) = m.Evaluate(signs.Test.X, signs.Test.Y);
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
@@ -77,7 +118,8 @@ static class TrainCommand
                 string stem = Path.Combine(Path.GetDirectoryName(saveTo) ?? "", Path.GetFileNameWithoutExtension(saveTo));
                 try
                 {
-                    File.WriteAllText(stem + "_curves.svg", TrainingCharts.CurvesSvg(history, $"{m.Name} on SIGNS: Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}"));
+                    if (history.Count > 0)
+                        File.WriteAllText(stem + "_curves.svg", TrainingCharts.CurvesSvg(history, $"{m.Name} on SIGNS: Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}"));
                     File.WriteAllText(stem + "_confusion.svg", TrainingCharts.ConfusionMatrixSvg(TrainingCharts.ConfusionMatrix(m, signs.Test.X, signs.Test.Y), $"{m.Name}, SIGNS test set"));
                     Console.WriteLine($"wrote {stem}_curves.svg (loss and accuracy per epoch) and {stem}_confusion.svg (test set)");
                 }
@@ -92,4 +134,16 @@ static class TrainCommand
     }
 
     static string Shape(Engine.Tensors.Shape s) => $"({string.Join(", ", s.ToArray())})";
+
+    /// <summary>The settings that make a resumed run differ from the interrupted one, or null when they agree.</summary>
+    static string? Differences(TrainingSettings saved, TrainingSettings asked)
+    {
+        var differences = new List<string>();
+        if (saved.Model != asked.Model) differences.Add($"--model {saved.Model} (not {asked.Model})");
+        if (saved.BatchSize != asked.BatchSize) differences.Add($"--batch-size {saved.BatchSize} (not {asked.BatchSize})");
+        if (saved.LearningRate != asked.LearningRate) differences.Add($"--learning-rate {saved.LearningRate.ToString(CultureInfo.InvariantCulture)} (not {asked.LearningRate.ToString(CultureInfo.InvariantCulture)})");
+        if (saved.Seed != asked.Seed) differences.Add($"--seed {saved.Seed} (not {asked.Seed})");
+        if (saved.EpochsDone > asked.Epochs) differences.Add($"{saved.EpochsDone} epochs done already (more than --epochs {asked.Epochs})");
+        return differences.Count == 0 ? null : string.Join(", ", differences);
+    }
 }

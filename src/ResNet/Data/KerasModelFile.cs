@@ -24,7 +24,14 @@ public static class KerasModelFile
     /// the file; a model Keras could not describe (two layers of one name, a layer type Keras'
     /// configuration here does not cover) is refused before anything is written.
     /// </summary>
-    public static void Save(Model<float> model, string path)
+    public static void Save(Model<float> model, string path) => Save(model, path, null);
+
+    /// <summary>
+    /// <see cref="Save(Model{float}, string)"/>, with <paramref name="writeMore"/> adding groups
+    /// or attributes to the file before it is renamed into place (a checkpoint's optimizer state),
+    /// so the whole file appears at once or not at all.
+    /// </summary>
+    internal static void Save(Model<float> model, string path, Action<Hdf5File>? writeMore)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -49,6 +56,7 @@ public static class KerasModelFile
                 file.WriteBytesAttribute("backend", Backend);
                 file.WriteBytesAttribute("model_config", config);
                 KerasWeights.Write(file, model);
+                writeMore?.Invoke(file);
             }
             File.Move(temporary, target, overwrite: true);
         }
