@@ -192,6 +192,19 @@ public class CliTests
     }
 
     [Test]
+    public void ADivergingRunStopsSayingWhereAndKeepsNoBrokenModel()
+    {
+        string? signs = Environment.GetEnvironmentVariable("SIGNS_DIR");
+        if (string.IsNullOrWhiteSpace(signs)) Assert.Ignore("SIGNS_DIR is not set: this test trains on SIGNS");
+        var outcome = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "1", "--data", Path.GetFullPath(signs), "-o", "m.h5", "--learning-rate", "1e30");
+        Assert.That(outcome.ExitCode, Is.EqualTo(2), outcome.Out + outcome.Error);
+        var error = outcome.Error.Trim();
+        Assert.That(error, Does.Match(@"^error: training stopped at epoch 1, step \d+: "));
+        Assert.That(error, Does.Contain("the first layer with a weight that is not finite:").And.Contain("no checkpoint"));
+        Assert.That(File.Exists(_temp.File("m.h5")) || File.Exists(_temp.File("m_checkpoint.h5")), Is.False, "nothing saved from broken weights");
+    }
+
+    [Test]
     public void ResumingWithOtherSettingsIsRefusedNamingThem()
     {
         string? signs = Environment.GetEnvironmentVariable("SIGNS_DIR");

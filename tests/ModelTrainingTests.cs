@@ -1,3 +1,4 @@
+using Engine.Autograd.Optimizers;
 using System.Text.RegularExpressions;
 using Engine.Layers;
 using Engine.ResNet.Models;
@@ -92,6 +93,50 @@ public class ModelTrainingTests
         var (evaluatedLoss, accuracy) = model.Evaluate(x, y, batchSize: 9);
         Assert.That(accuracy, Is.EqualTo(correct / 40.0));
         Assert.That(evaluatedLoss, Is.EqualTo(loss / 40).Within(1e-4));
+    }
+
+    [Test]
+    public void ANonFiniteWeightStopsTrainingAtTheFirstStepNamingItsLayer()
+    {
+        var (x, y) = Quadrants(32, 6);
+        var model = SmallResNet();
+        model.Compile();
+        // A NaN planted in the classifier's kernel reaches the logits: the first forward's loss is NaN.
+        // (Planted in a convolution, a ReLU after it may turn it into 0 for a few steps; the loss
+        // shows it once it has spread, and the check at the epoch's end in any case.)
+        var layer = model.Layers.OfType<Dense<float>>().Single();
+        layer.Kernel.Value.Span[5] = float.NaN;
+        int epochsReported = 0;
+        var e = Assert.Throws<TrainingDivergedException>(() => model.Fit(x, y, epochs: 2, batchSize: 8, onEpochEnd: _ => epochsReported++))!;
+        Assert.That((e.Epoch, e.Step, e.Layer), Is.EqualTo((1, 1, layer.Name)));
+        Assert.That(e.Message, Does.Contain("epoch 1, step 1").And.Contain("the loss is NaN").And.Contain(layer.Name));
+        Assert.That(epochsReported, Is.Zero);
+        Assert.That(model.Training, Is.False);
+    }
+
+    [Test]
+    public void AnUpdateThatOverflowsTheWeightsStopsTrainingBeforeTheEpochIsReported()
+    {
+        var (x, y) = Quadrants(16, 7);
+        var model = SmallResNet();
+        // A learning rate beyond float's range: the first step's loss is finite, its update is not.
+        model.Compile(makeOptimizer: ps => new Sgd<float>(ps, learningRate: 1e300));
+        int epochsReported = 0;
+        var e = Assert.Throws<TrainingDivergedException>(() => model.Fit(x, y, epochs: 1, batchSize: 16, onEpochEnd: _ => epochsReported++))!;
+        Assert.That((e.Epoch, e.Step), Is.EqualTo((1, 1)));
+        Assert.That(e.Message, Does.Contain("a weight is not finite after the epoch's last update"));
+        Assert.That(e.Layer, Is.EqualTo(model.FirstNonFiniteLayer()).And.Not.Null);
+        Assert.That(epochsReported, Is.Zero, "no checkpoint callback saw the broken weights");
+    }
+
+    [Test]
+    public void AHealthyModelHasNoNonFiniteLayer()
+    {
+        var model = SmallResNet();
+        Assert.That(model.FirstNonFiniteLayer(), Is.Null);
+        var bn = model.Layers.OfType<BatchNormalization<float>>().First();
+        bn.MovingVariance.Span[0] = float.PositiveInfinity;
+        Assert.That(model.FirstNonFiniteLayer(), Is.EqualTo(bn.Name), "moving statistics count too");
     }
 
     [Test]

@@ -44,6 +44,9 @@ public sealed partial class Model<T>
     /// Prints Keras' progress line per epoch to <paramref name="log"/> (none when null):
     /// samples done, bar, seconds, time per sample, running loss and accuracy, and the
     /// validation figures at the end of the epoch when <paramref name="validation"/> is given.
+    /// A loss or weight that turns NaN or infinite stops training with a
+    /// <see cref="TrainingDivergedException"/> naming the epoch, step and layer, before the
+    /// epoch's end is reported (so <paramref name="onEpochEnd"/> never saves broken weights).
     /// </summary>
     /// <param name="initialEpoch">Keras' initial_epoch: the epochs already done (by a run this one resumes,
     /// its weights and optimizer state restored); training goes on from the next one to <paramref name="epochs"/>,
@@ -72,20 +75,27 @@ public sealed partial class Model<T>
             if (shuffle) rng.Shuffle(order);
             var clock = Stopwatch.StartNew();
             double lossSum = 0, correct = 0;
-            int seen = 0;
+            int seen = 0, step = 0;
             Training = true;
             for (int start = 0; start < n; start += batchSize)
             {
                 int b = Math.Min(batchSize, n - start);
+                step++;
                 using var xb = Gather(x, order.AsSpan(start, b));
                 using var yb = Gather(y, order.AsSpan(start, b));
-                var (batchLoss, batchAccuracy) = TrainOnBatch(xb, yb);
+                var (batchLoss, batchAccuracy) = TrainStep(xb, yb, updateIfNotFinite: false);
+                // Stopped before this step's update: the weights are as the last good step left them
+                // (a gradient that overflowed there shows as non-finite weights, and in this loss).
+                if (!double.IsFinite(batchLoss)) throw Diverged(epoch, step, $"the loss is {batchLoss}");
                 lossSum += batchLoss * b;
                 correct += batchAccuracy * b;
                 seen += b;
                 progress?.Update(seen, clock.Elapsed, $" - loss: {lossSum / seen:F4} - acc: {correct / seen:F4}", final: false);
             }
             Training = false;
+            // The epoch's last update could have broken the weights with a finite loss: check them all
+            // (once per epoch, a pass over the weights) before anything saves them.
+            if (FirstNonFiniteLayer() != null) throw Diverged(epoch, step, "a weight is not finite after the epoch's last update");
             double? validationLoss = null, validationAccuracy = null;
             if (validation is { } val) (validationLoss, validationAccuracy) = Evaluate(val.X, val.Y, batchSize);
             var entry = new EpochLog(epoch, lossSum / n, correct / n, validationLoss, validationAccuracy, clock.Elapsed);
@@ -102,7 +112,13 @@ public sealed partial class Model<T>
     /// (forward in training mode, categorical cross-entropy, backward, the optimizer's update);
     /// returns the batch's mean loss and accuracy before the update.
     /// </summary>
-    public (double Loss, double Accuracy) TrainOnBatch(Tensor<T> x, Tensor<T> y)
+    public (double Loss, double Accuracy) TrainOnBatch(Tensor<T> x, Tensor<T> y) => TrainStep(x, y, updateIfNotFinite: true);
+
+    /// <summary>
+    /// One step; without <paramref name="updateIfNotFinite"/>, a loss that is NaN or infinite
+    /// is returned without the backward pass and update, which would spread it to every weight.
+    /// </summary>
+    (double Loss, double Accuracy) TrainStep(Tensor<T> x, Tensor<T> y, bool updateIfNotFinite)
     {
         var optimizer = Optimizer;
         CheckData(x, y, "training");
@@ -119,11 +135,35 @@ public sealed partial class Model<T>
                 var lossVariable = Ops.SoftmaxCrossEntropy(logits, new Variable<T>(yOnDevice));
                 loss = double.CreateChecked(lossVariable.Value.ToArray()[0]);
                 accuracy = (double)Correct(logits.Value, y) / x.Shape[0];
-                optimizer.Minimize(tape, lossVariable);
+                if (updateIfNotFinite || double.IsFinite(loss)) optimizer.Minimize(tape, lossVariable);
             }
             return (loss, accuracy);
         }
         finally { Training = training; }
+    }
+
+    TrainingDivergedException Diverged(int epoch, int step, string what)
+    {
+        Training = false;
+        string? layer = FirstNonFiniteLayer();
+        return new TrainingDivergedException($"training stopped at epoch {epoch}, step {step}: {what}"
+            + (layer == null ? "" : $"; the first layer with a weight that is not finite: {layer}"), epoch, step, layer);
+    }
+
+    /// <summary>The first layer, in Keras' order, with a weight or moving statistic that is NaN or infinite; null when none.</summary>
+    public string? FirstNonFiniteLayer()
+    {
+        foreach (var layer in Layers)
+        {
+            var tensors = layer.Parameters.Select(p => p.Value).Concat(layer.State.Select(s => s.Value));
+            foreach (var t in tensors)
+            {
+                ReadOnlySpan<T> values = t.Device == Device.Cpu ? t.Span : t.ToArray();
+                foreach (T v in values)
+                    if (!T.IsFinite(v)) return layer.Name;
+            }
+        }
+        return null;
     }
 
     /// <summary>Keras' evaluate: mean categorical cross-entropy and accuracy over x, y, batch norm in inference mode.</summary>

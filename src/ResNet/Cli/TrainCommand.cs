@@ -35,7 +35,8 @@ static class TrainCommand
         };
         var resume = new Option<bool>("--resume")
         {
-            Description = "go on from the checkpoint of an interrupted run with the same settings, to the same result as a run never interrupted",
+            Description = "go on from the checkpoint of an interrupted run with the same settings, to the same result as a run never interrupted " +
+                "(a new --learning-rate is taken, e.g. after a run diverged)",
         };
 
         var command = new Command("train",
@@ -76,7 +77,10 @@ static class TrainCommand
                         (m, settings) = TrainingCheckpoint.Load(checkpointPath, adam);
                     }
                     catch (DataFormatException ex) { return Program.Fail(ex.Message); }
-                    settings = settings with { Epochs = e };
+                    if (settings.LearningRate != lr)
+                        Console.WriteLine($"learning rate {lr.ToString(CultureInfo.InvariantCulture)} from here on, not the checkpoint's {settings.LearningRate.ToString(CultureInfo.InvariantCulture)}: " +
+                            "the run goes on differently from the interrupted one");
+                    settings = settings with { Epochs = e, LearningRate = lr };
                     Console.WriteLine($"resuming from {checkpointPath}: {settings.EpochsDone} of {e} epochs done");
                 }
                 else
@@ -96,14 +100,24 @@ static class TrainCommand
                 // The test set is the validation data, so the curves show both (as the assignment evaluates on it).
                 // Every epoch's figures, those of the run this one resumes first; each epoch's end rewrites the checkpoint.
                 var history = new List<EpochLog>(settings.History ?? []);
-                if (settings.EpochsDone < e)
-                    m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, validation: (signs.Test.X, signs.Test.Y),
+                try
+                {
+                    if (settings.EpochsDone < e)
+                        m.Fit(signs.Train.X, signs.Train.Y, epochs: e, batchSize: b, validation: (signs.Test.X, signs.Test.Y),
                         seed: shuffleSeed, log: Console.Out, initialEpoch: settings.EpochsDone,
                         onEpochEnd: epoch =>
                         {
                             history.Add(epoch);
                             TrainingCheckpoint.Save(m, settings with { EpochsDone = epoch.Epoch, History = history.ToArray() }, checkpointPath);
                         });
+                }
+                catch (TrainingDivergedException ex)
+                {
+                    Console.Out.Flush();
+                    return Program.Fail($"{ex.Message}. " + (history.Count > 0
+                        ? $"The last good weights are in {checkpointPath} (epoch {history[^1].Epoch}); resume from them with --resume, perhaps with a smaller --learning-rate"
+                        : "No epoch had finished, so there is no checkpoint; try a smaller --learning-rate"));
+                }
                 var (loss, accuracy) = m.Evaluate(signs.Test.X, signs.Test.Y);
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Loss = {0:F6}", loss));
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "Test Accuracy = {0:F6}", accuracy));
@@ -135,13 +149,15 @@ static class TrainCommand
 
     static string Shape(Engine.Tensors.Shape s) => $"({string.Join(", ", s.ToArray())})";
 
-    /// <summary>The settings that make a resumed run differ from the interrupted one, or null when they agree.</summary>
+    /// <summary>
+    /// The settings that would make a resumed run a different run, or null when they agree. The
+    /// learning rate may change (the way on after a run diverged), with a note.
+    /// </summary>
     static string? Differences(TrainingSettings saved, TrainingSettings asked)
     {
         var differences = new List<string>();
         if (saved.Model != asked.Model) differences.Add($"--model {saved.Model} (not {asked.Model})");
         if (saved.BatchSize != asked.BatchSize) differences.Add($"--batch-size {saved.BatchSize} (not {asked.BatchSize})");
-        if (saved.LearningRate != asked.LearningRate) differences.Add($"--learning-rate {saved.LearningRate.ToString(CultureInfo.InvariantCulture)} (not {asked.LearningRate.ToString(CultureInfo.InvariantCulture)})");
         if (saved.Seed != asked.Seed) differences.Add($"--seed {saved.Seed} (not {asked.Seed})");
         if (saved.EpochsDone > asked.Epochs) differences.Add($"{saved.EpochsDone} epochs done already (more than --epochs {asked.Epochs})");
         return differences.Count == 0 ? null : string.Join(", ", differences);
