@@ -39,11 +39,9 @@ public static class TrainingCheckpoint
             using var group = file.CreateGroup(OptimizerGroup);
             KerasAttributes.WriteStrings(group, "weight_names", state.Select((_, i) => $"{i}:0").ToArray());
             group.WriteDataset<long>("iterations:0", [], [optimizer.Iterations]);
-            for (int i = 0; i < state.Count; i++)
-            {
-                float[] values = state[i].ToArray();
-                group.WriteDataset<float>($"{i}:0", state[i].Shape.Dims, values);
-            }
+            // Straight from host tensors: a copy of Adam's state would add its size to the process's peak memory.
+            foreach (var (t, i) in state.Select((t, i) => (t, i)))
+                group.WriteDataset<float>($"{i}:0", t.Shape.Dims, t.Device == Engine.Tensors.Device.Cpu ? t.Span : t.ToArray());
         });
     }
 
