@@ -22,6 +22,7 @@ static class Program
             PredictCommand.Predict(),
             BenchCommand.Create(),
             SelfTestCommand.Create(),
+            LabCommand.Create(),
         };
         var parsed = root.Parse(args);
         // System.CommandLine would print the whole help after a parse error; one line saying which
