@@ -214,8 +214,8 @@ public class CliTests
         AssertOneErrorLine(none, "--resume: no checkpoint at", "m_checkpoint.h5");
         var first = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "1", "--data", signs, "-o", "m.h5");
         Assert.That(first.ExitCode, Is.EqualTo(0), first.Error);
-        var other = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "2", "--data", signs, "-o", "m.h5", "--resume", "--seed", "5", "--batch-size", "16");
-        AssertOneErrorLine(other, "--resume", "--batch-size 32 (not 16)", "--seed 1 (not 5)");
+        var other = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "2", "--data", signs, "-o", "m.h5", "--resume", "--seed", "5", "--batch-size", "16", "--augment", "false");
+        AssertOneErrorLine(other, "--resume", "--batch-size 32 (not 16)", "--seed 1 (not 5)", "--augment true (not false)");
     }
 
     [Test]

@@ -51,9 +51,12 @@ public sealed partial class Model<T>
     /// <param name="initialEpoch">Keras' initial_epoch: the epochs already done (by a run this one resumes,
     /// its weights and optimizer state restored); training goes on from the next one to <paramref name="epochs"/>,
     /// with the batches an uninterrupted run from the same seed would have had.</param>
+    /// <param name="augment">Changes each training batch in place on the host ([B, ...input] values) before it
+    /// is used: data augmentation. Its generator is seeded by <paramref name="seed"/> and the epoch, so a
+    /// resumed run draws what an uninterrupted one would.</param>
     public IReadOnlyList<EpochLog> Fit(Tensor<T> x, Tensor<T> y, int epochs = 1, int batchSize = 32, bool shuffle = true,
         (Tensor<T> X, Tensor<T> Y)? validation = null, ulong seed = 0, TextWriter? log = null, Action<EpochLog>? onEpochEnd = null,
-        int initialEpoch = 0)
+        int initialEpoch = 0, Action<Span<T>, Shape, Rng>? augment = null)
     {
         _ = Optimizer; // not compiled: say so before reading any data
         CheckData(x, y, "training");
@@ -73,6 +76,7 @@ public sealed partial class Model<T>
         {
             log?.WriteLine($"Epoch {epoch}/{epochs}");
             if (shuffle) rng.Shuffle(order);
+            var augmentRng = augment == null ? null : new Rng(seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch));
             var clock = Stopwatch.StartNew();
             double lossSum = 0, correct = 0;
             int seen = 0, step = 0;
@@ -81,7 +85,7 @@ public sealed partial class Model<T>
             {
                 int b = Math.Min(batchSize, n - start);
                 step++;
-                using var xb = Gather(x, order.AsSpan(start, b));
+                using var xb = Gather(x, order.AsSpan(start, b), augment == null ? null : span => augment(span, new Shape([b, .. x.Shape.Dims[1..]]), augmentRng!));
                 using var yb = Gather(y, order.AsSpan(start, b));
                 var (batchLoss, batchAccuracy) = TrainStep(xb, yb, updateIfNotFinite: false);
                 // Stopped before this step's update: the weights are as the last good step left them
@@ -243,7 +247,7 @@ public sealed partial class Model<T>
     }
 
     /// <summary>The samples <paramref name="rows"/> of source (on the host), in that order, as one batch on the model's device.</summary>
-    Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows)
+    Tensor<T> Gather(Tensor<T> source, ReadOnlySpan<int> rows, SpanAction? change = null)
     {
         // A whole batch already on the device, in order (a benchmark's fixed batch): no copy.
         if (source.Device != Device.Cpu && source.Device == Device && rows.Length == source.Shape[0] && IsIdentity(rows)) return source.Reshape(source.Shape);
@@ -252,8 +256,52 @@ public sealed partial class Model<T>
         dims[0] = rows.Length;
         var t = Tensor<T>.Empty(new Shape(dims));
         for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
+        change?.Invoke(t.Span);
         t.MoveTo(Device);
         return t;
+    }
+
+    delegate void SpanAction(Span<T> values);
+
+    /// <summary>
+    /// Re-estimates every batch norm's moving mean and variance from <paramref name="x"/>
+    /// ([N, ...input], on the host): the batches run forward in training mode (batch statistics,
+    /// no gradient) from statistics set to 0, and the exponential averages that leaves are
+    /// divided by 1 - momentum^batches: weighted averages of the batches' statistics (with
+    /// Keras' momentum 0.99 over 34 batches the weights differ by at most 1.4x), where the
+    /// moving averages kept during training mix in the statistics of weights long since
+    /// changed ("precise batch norm"). Weights are not changed. Returns the number of batches.
+    /// </summary>
+    public int RecomputeBatchNormStatistics(Tensor<T> x, int batchSize = 32)
+    {
+        CheckInput(x.Shape, "batch norm statistics data");
+        var norms = Layers.OfType<BatchNormalization<T>>().ToArray();
+        foreach (var bn in norms)
+        {
+            bn.MovingMean.Backend.Fill(bn.MovingMean, T.Zero);
+            bn.MovingVariance.Backend.Fill(bn.MovingVariance, T.Zero);
+        }
+        bool training = Training;
+        Training = true;
+        int n = x.Shape[0], batches = 0;
+        var rows = Enumerable.Range(0, n).ToArray();
+        try
+        {
+            for (int start = 0; start < n; start += batchSize, batches++)
+            {
+                using var tape = Tape.Inference();
+                using var xb = Gather(x, rows.AsSpan(start, Math.Min(batchSize, n - start)));
+                Run(new Variable<T>(xb), logits: true);
+            }
+        }
+        finally { Training = training; }
+        foreach (var bn in norms)
+        {
+            using var correction = Tensor<T>.Full(new Shape(1), T.One / (T.One - T.CreateChecked(Math.Pow(bn.Momentum, batches))), bn.MovingMean.Device);
+            bn.MovingMean.Backend.Binary(BinaryFunction.Multiply, bn.MovingMean, correction, bn.MovingMean);
+            bn.MovingVariance.Backend.Binary(BinaryFunction.Multiply, bn.MovingVariance, correction, bn.MovingVariance);
+        }
+        return batches;
     }
 
     static bool IsIdentity(ReadOnlySpan<int> rows)

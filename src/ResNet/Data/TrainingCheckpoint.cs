@@ -14,8 +14,10 @@ namespace Engine.ResNet.Data;
 /// <param name="Epochs">Epochs the run was asked for.</param>
 /// <param name="EpochsDone">Epochs completed when the checkpoint was written.</param>
 /// <param name="History">Those epochs' figures (for the curves of a run that was resumed); none when null.</param>
+/// <param name="Schedule">The learning-rate schedule: constant or cosine.</param>
+/// <param name="Augment">Whether the training images were augmented.</param>
 public sealed record TrainingSettings(string Model, int Epochs, int EpochsDone, int BatchSize, double LearningRate, ulong Seed,
-    IReadOnlyList<EpochLog>? History = null);
+    IReadOnlyList<EpochLog>? History = null, string Schedule = "constant", bool Augment = false);
 
 /// <summary>
 /// A checkpoint: the model in Keras' file layout (so Keras and `resnet evaluate` read it as a
@@ -110,6 +112,8 @@ public static class TrainingCheckpoint
             json.WriteNumber("learning_rate", s.LearningRate);
             // As text: a JSON number may not hold all 64 bits of a seed exactly.
             json.WriteString("seed", s.Seed.ToString(CultureInfo.InvariantCulture));
+            json.WriteString("schedule", s.Schedule);
+            json.WriteBoolean("augment", s.Augment);
             json.WriteString("optimizer", optimizer.GetType().Name.Split('`')[0]);
             json.WriteNumber("iterations", optimizer.Iterations);
             json.WriteStartArray("history");
@@ -143,7 +147,9 @@ public static class TrainingCheckpoint
                 : [];
             return new TrainingSettings(r.GetProperty("model").GetString()!, r.GetProperty("epochs").GetInt32(), r.GetProperty("epochs_done").GetInt32(),
                 r.GetProperty("batch_size").GetInt32(), r.GetProperty("learning_rate").GetDouble(),
-                ulong.Parse(r.GetProperty("seed").GetString()!, CultureInfo.InvariantCulture), history);
+                ulong.Parse(r.GetProperty("seed").GetString()!, CultureInfo.InvariantCulture), history,
+                r.TryGetProperty("schedule", out var schedule) ? schedule.GetString()! : "constant",
+                r.TryGetProperty("augment", out var augment) && augment.GetBoolean());
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
         {
