@@ -87,6 +87,7 @@ public class CliTests
     [TestCase("train", "--learning-rate", "-0.01", "--learning-rate must be a positive number", "resnet train --help")]
     [TestCase("train", "--learning-rate", "Infinity", "--learning-rate must be a positive number", "resnet train --help")]
     [TestCase("train", "--seed", "-1", "--seed must be at least 0, not -1", "resnet train --help")]
+    [TestCase("train", "--lr-schedule", "step", "--lr-schedule must be constant or cosine, not 'step'", "resnet train --help")]
     [TestCase("summary", "--classes", "0", "--classes must be at least 1, not 0", "resnet summary --help")]
     [TestCase("plot", "--classes", "six", "--classes takes a whole number, not 'six'", "resnet plot --help")]
     [TestCase("train", "--epoch", "3", "'--epoch'", "resnet train --help")]
@@ -216,6 +217,13 @@ public class CliTests
         Assert.That(first.ExitCode, Is.EqualTo(0), first.Error);
         var other = Resnet(_temp.Path, "train", "--model", "resnet18", "--epochs", "2", "--data", signs, "-o", "m.h5", "--resume", "--seed", "5", "--batch-size", "16", "--augment", "false");
         AssertOneErrorLine(other, "--resume", "--batch-size 32 (not 16)", "--seed 1 (not 5)", "--augment true (not false)");
+    }
+
+    [Test]
+    public void TheGradientLabRefusesABadDepthAndItsHelpHintNamesTheWholeCommand()
+    {
+        AssertOneErrorLine(Resnet(_temp.Path, "lab", "gradients", "--depth", "x"), "--depth takes a whole number, not 'x'", "resnet lab gradients --help");
+        AssertOneErrorLine(Resnet(_temp.Path, "lab", "gradients", "--depth", "7"), "--depth must be even");
     }
 
     [Test]

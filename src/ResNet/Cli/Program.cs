@@ -29,8 +29,11 @@ static class Program
         // option is wrong, and where the help is, is easier to act on.
         if (parsed.Errors.Count > 0)
         {
-            var command = parsed.CommandResult.Command;
-            string help = command == root ? "resnet --help" : $"resnet {command.Name} --help";
+            // The whole path of the command the error is in ("resnet lab gradients"), for its help.
+            var names = new List<string>();
+            for (var result = parsed.CommandResult; result != null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+                if (result.Command != root) names.Insert(0, result.Command.Name);
+            string help = names.Count == 0 ? "resnet --help" : $"resnet {string.Join(' ', names)} --help";
             return Fail($"{parsed.Errors[0].Message} (see `{help}`)");
         }
         return parsed.Invoke();

@@ -26,7 +26,7 @@ static class TrainCommand
             Description = $"file to save the trained model to, in Keras' HDF5 layout (default: <model>_signs.h5, e.g. {DefaultModelFile}); written only when training finishes, and atomically; " +
                 "the loss and accuracy curves (<name>_curves.svg) and the test set's confusion matrix (<name>_confusion.svg) go beside it",
         };
-        var seed = Program.WholeNumberOption("--seed", "seed for the shuffling of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
+        var seed = Program.WholeNumberOption("--seed", "seed for the order of the batches and the augmentation of every epoch (weights start from the assignment's seed 0)", defaultValue: 1, minimum: 0);
         var device = Program.DeviceOption();
         var checkpoint = new Option<string?>("--checkpoint")
         {
