@@ -26,6 +26,16 @@ public class CliTests
     /// <summary>Runs resnet.dll (copied beside the tests by the project reference) in <paramref name="workingFolder"/>.</summary>
     static Outcome Resnet(string workingFolder, params string[] args)
     {
+        using var process = Process.Start(StartInfo(workingFolder, args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(120_000), Is.True, "resnet did not finish within 2 minutes");
+        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>resnet.dll (copied beside the tests by the project reference) with these arguments, run in <paramref name="workingFolder"/>.</summary>
+    static ProcessStartInfo StartInfo(string workingFolder, string[] args)
+    {
         string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
         Assert.That(File.Exists(dll), Is.True, $"{dll} was not built beside the tests");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -39,27 +49,13 @@ public class CliTests
         foreach (var a in args) start.ArgumentList.Add(a);
         // The data folder comes from --data in these tests, never from the caller's environment.
         start.Environment.Remove("SIGNS_DIR");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(120_000), Is.True, "resnet did not finish within 2 minutes");
-        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
+        return start;
     }
 
     /// <summary>Starts resnet.dll in <paramref name="workingFolder"/> without waiting; its output is discarded.</summary>
     static Process StartResnet(string workingFolder, params string[] args)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            WorkingDirectory = workingFolder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment.Remove("SIGNS_DIR");
-        var process = Process.Start(start)!;
+        var process = Process.Start(StartInfo(workingFolder, args))!;
         // Drained, so a full pipe never stalls the run.
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };

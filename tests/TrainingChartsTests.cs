@@ -75,7 +75,7 @@ public class TrainingChartsTests
         using var x = Initializers.Uniform<float>(new Shape(12, 64, 64, 3), 0, 1, rng);
         using var y = Tensor<float>.Zeros(new Shape(12, 6));
         for (int i = 0; i < 12; i++) y[i, rng.Next(6)] = 1;
-        var counts = TrainingCharts.ConfusionMatrix(model, x, y);
+        var counts = model.ConfusionMatrix(x, y);
         int total = 0, correct = 0;
         for (int t = 0; t < 6; t++)
             for (int p = 0; p < 6; p++)

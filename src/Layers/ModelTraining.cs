@@ -162,7 +162,7 @@ public sealed partial class Model<T>
             var tensors = layer.Parameters.Select(p => p.Value).Concat(layer.State.Select(s => s.Value));
             foreach (var t in tensors)
             {
-                ReadOnlySpan<T> values = t.Device == Device.Cpu ? t.Span : t.ToArray();
+                var values = t.HostValues;
                 foreach (T v in values)
                     if (!T.IsFinite(v)) return layer.Name;
             }
@@ -228,12 +228,30 @@ public sealed partial class Model<T>
         if (x.Shape[0] == 0) throw new ArgumentException($"{what} data is empty");
     }
 
+    /// <summary>
+    /// counts[t, p]: how many samples of x [N, ...input] with (one-hot) targets y [N, classes]
+    /// have their largest target entry at t and their largest output at p, in inference mode
+    /// (the diagonal holds the correct ones).
+    /// </summary>
+    public int[,] ConfusionMatrix(Tensor<T> x, Tensor<T> y, int batchSize = 32)
+    {
+        CheckData(x, y, "confusion matrix");
+        int n = x.Shape[0], classes = y.Shape[1];
+        using var p = Predict(x, batchSize);
+        var outputs = p.HostValues;
+        var targets = y.HostValues;
+        var counts = new int[classes, classes];
+        for (int i = 0; i < n; i++)
+            counts[ArgMax(targets.Slice(i * classes, classes)), ArgMax(outputs.Slice(i * classes, classes))]++;
+        return counts;
+    }
+
     /// <summary>Samples whose largest output is at their target's largest entry.</summary>
     static int Correct(Tensor<T> outputs, Tensor<T> targets)
     {
         int rows = outputs.Shape[0], classes = outputs.Length / rows, correct = 0;
-        ReadOnlySpan<T> o = outputs.Device == Device.Cpu ? outputs.Span : outputs.ToArray();
-        ReadOnlySpan<T> t = targets.Device == Device.Cpu ? targets.Span : targets.ToArray();
+        var o = outputs.HostValues;
+        var t = targets.HostValues;
         for (int r = 0; r < rows; r++)
             if (ArgMax(o.Slice(r * classes, classes)) == ArgMax(t.Slice(r * classes, classes))) correct++;
         return correct;
@@ -251,11 +269,7 @@ public sealed partial class Model<T>
     {
         // A whole batch already on the device, in order (a benchmark's fixed batch): no copy.
         if (source.Device != Device.Cpu && source.Device == Device && rows.Length == source.Shape[0] && IsIdentity(rows)) return source.Reshape(source.Shape);
-        int width = source.Length / source.Shape[0];
-        var dims = source.Shape.ToArray();
-        dims[0] = rows.Length;
-        var t = Tensor<T>.Empty(new Shape(dims));
-        for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
+        var t = source.GatherRows(rows);
         change?.Invoke(t.Span);
         t.MoveTo(Device);
         return t;

@@ -59,6 +59,33 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// <summary>The elements in host memory, row-major (CPU tensors only: see <see cref="ToArray"/>).</summary>
     public Span<T> Span => Storage.HostSpan[..Length];
 
+    /// <summary>
+    /// The elements for reading on the host: a CPU tensor's own storage (no copy), or a copy
+    /// from any other device (after the work queued on them).
+    /// </summary>
+    public ReadOnlySpan<T> HostValues => Device == Device.Cpu ? Span : ToArray();
+
+    /// <summary>
+    /// Rows <paramref name="rows"/> of axis 0 (samples), in that order, as a new host tensor
+    /// [rows.Length, ...]: a mini-batch. Reads this tensor on the host.
+    /// </summary>
+    public Tensor<T> GatherRows(ReadOnlySpan<int> rows)
+    {
+        if (Rank == 0) throw new InvalidOperationException("a scalar has no rows to gather");
+        int count = Shape[0], width = count == 0 ? 0 : Length / count;
+        var dims = Shape.ToArray();
+        dims[0] = rows.Length;
+        var t = Empty(new Shape(dims));
+        var source = HostValues;
+        var destination = t.Span;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if ((uint)rows[i] >= (uint)count) throw new IndexOutOfRangeException($"row {rows[i]} of a tensor of {count} rows");
+            source.Slice(rows[i] * width, width).CopyTo(destination.Slice(i * width, width));
+        }
+        return t;
+    }
+
     /// <summary>A copy of this tensor on <paramref name="device"/> (a plain copy when it is already there).</summary>
     public Tensor<T> To(Device device)
     {
@@ -133,7 +160,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public Tensor<TOut> Convert<TOut>() where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {
         var t = Tensor<TOut>.Empty(Shape);
-        ReadOnlySpan<T> src = Device == Device.Cpu ? Span : ToArray();
+        var src = HostValues;
         var dst = t.Span;
         for (int i = 0; i < src.Length; i++) dst[i] = TOut.CreateChecked(src[i]);
         return t;
@@ -154,7 +181,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         sb.Append("Tensor<").Append(typeof(T).Name).Append("> ").Append(Shape).Append(' ');
         if (IsDisposed) return sb.Append("<disposed>").ToString();
         if (Device != Device.Cpu) sb.Append("on ").Append(Device.Name).Append(' ');
-        ReadOnlySpan<T> values = Device == Device.Cpu ? Span : ToArray();
+        var values = HostValues;
         if (Rank == 0) return sb.Append(Format(values[0])).ToString();
         sb.Append('\n');
         Append(sb, values, 0, 0, 0);

@@ -121,8 +121,13 @@ static class TrainCommand
                 // The test set is the validation data, so the curves show both (as the assignment evaluates on it).
                 // Every epoch's figures, those of the run this one resumes first; each epoch's end rewrites the checkpoint.
                 var history = new List<EpochLog>(settings.History ?? []);
-                if (parse.GetValue(schedule) == "cosine" && m.Optimizer is Adam<float> resumedAdam)
-                    resumedAdam.LearningRate = lr * 0.5 * (1 + Math.Cos(Math.PI * settings.EpochsDone / e));
+                // Cosine: each epoch's rate set before it, from the start's at epoch 1 down to 0 after the last.
+                void SetRateFor(int epochsDone)
+                {
+                    if (parse.GetValue(schedule) == "cosine" && m.Optimizer is Adam<float> adamOptimizer)
+                        adamOptimizer.LearningRate = lr * 0.5 * (1 + Math.Cos(Math.PI * epochsDone / e));
+                }
+                SetRateFor(settings.EpochsDone);
                 try
                 {
                     if (settings.EpochsDone < e)
@@ -132,9 +137,7 @@ static class TrainCommand
                         onEpochEnd: epoch =>
                         {
                             history.Add(epoch);
-                            // Cosine: the next epoch's rate, from the start's at epoch 1 to 0 after the last.
-                            if (parse.GetValue(schedule) == "cosine" && m.Optimizer is Adam<float> a)
-                                a.LearningRate = lr * 0.5 * (1 + Math.Cos(Math.PI * epoch.Epoch / e));
+                            SetRateFor(epoch.Epoch);
                             TrainingCheckpoint.Save(m, settings with { EpochsDone = epoch.Epoch, History = history.ToArray() }, checkpointPath);
                         });
                 }
@@ -163,7 +166,7 @@ static class TrainCommand
                 {
                     if (history.Count > 0)
                         File.WriteAllText(stem + "_curves.svg", TrainingCharts.CurvesSvg(history, $"{m.Name} on SIGNS: Adam lr {lr.ToString(CultureInfo.InvariantCulture)}, batch {b}"));
-                    File.WriteAllText(stem + "_confusion.svg", TrainingCharts.ConfusionMatrixSvg(TrainingCharts.ConfusionMatrix(m, signs.Test.X, signs.Test.Y), $"{m.Name}, SIGNS test set"));
+                    File.WriteAllText(stem + "_confusion.svg", TrainingCharts.ConfusionMatrixSvg(m.ConfusionMatrix(signs.Test.X, signs.Test.Y), $"{m.Name}, SIGNS test set"));
                     Console.WriteLine($"wrote {stem}_curves.svg (loss and accuracy per epoch) and {stem}_confusion.svg (test set)");
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

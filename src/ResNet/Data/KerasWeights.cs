@@ -23,7 +23,7 @@ static class KerasWeights
             var weights = Weights(layer);
             KerasAttributes.WriteStrings(layerGroup, "weight_names", weights.Select(w => w.Name + ":0").ToArray());
             foreach (var (name, value) in weights)
-                layerGroup.WriteDataset<float>(name + ":0", value.Shape.Dims, value.Device == Device.Cpu ? value.Span : value.ToArray());
+                layerGroup.WriteDataset<float>(name + ":0", value.Shape.Dims, value.HostValues);
         }
     }
 

@@ -43,7 +43,7 @@ public static class TrainingCheckpoint
             group.WriteDataset<long>("iterations:0", [], [optimizer.Iterations]);
             // Straight from host tensors: a copy of Adam's state would add its size to the process's peak memory.
             foreach (var (t, i) in state.Select((t, i) => (t, i)))
-                group.WriteDataset<float>($"{i}:0", t.Shape.Dims, t.Device == Engine.Tensors.Device.Cpu ? t.Span : t.ToArray());
+                group.WriteDataset<float>($"{i}:0", t.Shape.Dims, t.HostValues);
         });
     }
 

@@ -20,7 +20,9 @@ public static class Augmentation
     {
         if (shape.Rank != 4 || shape.Size != batch.Length) throw new ArgumentException($"augmentation takes [B,H,W,C] images, not {shape} for {batch.Length} values");
         int h = shape[1], w = shape[2], c = shape[3], size = h * w * c;
-        var source = new float[size];
+        // Called for every training batch: the one-image copy is rented, not allocated each time.
+        var rented = System.Buffers.ArrayPool<float>.Shared.Rent(size);
+        var source = rented.AsSpan(0, size);
         for (int i = 0; i < shape[0]; i++)
         {
             var image = batch.Slice(i * size, size);
@@ -40,5 +42,6 @@ public static class Augmentation
                 }
             }
         }
+        System.Buffers.ArrayPool<float>.Shared.Return(rented);
     }
 }

@@ -82,8 +82,8 @@ public static class GradientLab
         {
             var rows = new int[Math.Min(batchSize, n)];
             for (int i = 0; i < rows.Length; i++) rows[i] = rng.Next(n);
-            using var xb = Rows(x, rows);
-            using var yb = Rows(y, rows);
+            using var xb = x.GatherRows(rows);
+            using var yb = y.GatherRows(rows);
             using (var tape = new Tape())
             {
                 var loss = Ops.SoftmaxCrossEntropy(model.Call(new Variable<float>(xb)), new Variable<float>(yb));
@@ -112,18 +112,8 @@ public static class GradientLab
     static double Norm(Tensor<float> t)
     {
         double sum = 0;
-        foreach (float v in t.ToArray()) sum += (double)v * v;
+        foreach (float v in t.HostValues) sum += (double)v * v;
         return Math.Sqrt(sum);
-    }
-
-    static Tensor<float> Rows(Tensor<float> source, int[] rows)
-    {
-        int width = source.Length / source.Shape[0];
-        var dims = source.Shape.ToArray();
-        dims[0] = rows.Length;
-        var t = Tensor<float>.Empty(new Shape(dims));
-        for (int i = 0; i < rows.Length; i++) source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
-        return t;
     }
 
     /// <summary>
@@ -139,10 +129,7 @@ public static class GradientLab
         if (high <= low) high = low + 1;
         const int panelWidth = 440, panelHeight = 320, top = 50, marginLeft = 60, marginRight = 20, marginBottom = 40;
         var inv = CultureInfo.InvariantCulture;
-        var svg = new StringBuilder();
-        svg.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{2 * panelWidth}\" height=\"{top + panelHeight + 58}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n");
-        svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        svg.Append(inv, $"<text x=\"{panelWidth}\" y=\"20\" text-anchor=\"middle\" font-size=\"15\">{title.Replace("&", "&amp;").Replace("<", "&lt;")}</text>\n");
+        var svg = SvgDocument.Start(2 * panelWidth, top + panelHeight + 58, 12, title, panelWidth, 20);
         for (int p = 0; p < 2; p++)
         {
             var record = records[p];

@@ -39,7 +39,7 @@ public sealed class SmallNetwork
     public EpochResult TrainEpoch(int epoch)
     {
         var started = DateTime.UtcNow;
-        int n = Samples, features = _x.Shape[1], classes = _y.Shape[1];
+        int n = Samples;
         var order = Enumerable.Range(0, n).ToArray();
         _rng.Shuffle(order);
         double lossSum = 0;
@@ -47,8 +47,8 @@ public sealed class SmallNetwork
         for (int start = 0; start < n; start += _batchSize)
         {
             int b = Math.Min(_batchSize, n - start);
-            using var xb = Gather(_x, order.AsSpan(start, b), features);
-            using var yb = Gather(_y, order.AsSpan(start, b), classes);
+            using var xb = _x.GatherRows(order.AsSpan(start, b));
+            using var yb = _y.GatherRows(order.AsSpan(start, b));
             using (var tape = new Tape())
             {
                 var logits = _model.Call(new Variable<float>(xb));
@@ -77,13 +77,5 @@ public sealed class SmallNetwork
             if (_y[i, predicted] == 1) correct++;
         }
         return (double)correct / logits.Shape[0];
-    }
-
-    static Tensor<float> Gather(Tensor<float> source, ReadOnlySpan<int> rows, int width)
-    {
-        var t = Tensor<float>.Empty(new Shape(rows.Length, width));
-        for (int i = 0; i < rows.Length; i++)
-            source.Span.Slice(rows[i] * width, width).CopyTo(t.Span.Slice(i * width, width));
-        return t;
     }
 }

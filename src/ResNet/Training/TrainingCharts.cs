@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Numerics;
 using System.Text;
 using Engine.Layers;
-using Engine.Tensors;
 
 namespace Engine.ResNet.Training;
 
@@ -23,10 +21,7 @@ public static class TrainingCharts
     {
         if (history.Count == 0) throw new ArgumentException("no epochs to plot");
         const int panelWidth = 420, panelHeight = 300, top = 55;
-        var svg = new StringBuilder();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{2 * panelWidth}\" height=\"{panelHeight + top + 30}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n");
-        svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{panelWidth}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}</text>\n");
+        var svg = SvgDocument.Start(2 * panelWidth, panelHeight + top + 30, 12, title, panelWidth, 22);
         var epochs = history.Select(h => (double)h.Epoch).ToArray();
         var loss = history.Select(h => h.Loss).ToArray();
         var accuracy = history.Select(h => h.Accuracy).ToArray();
@@ -39,22 +34,6 @@ public static class TrainingCharts
         return svg.ToString();
     }
 
-    /// <summary>
-    /// counts[t, p]: how many samples of true class t the model put in class p (the largest
-    /// output), over x [N, ...] with one-hot targets y [N, classes], in inference mode.
-    /// </summary>
-    public static int[,] ConfusionMatrix<T>(Model<T> model, Tensor<T> x, Tensor<T> y) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int n = x.Shape[0], classes = y.Shape[1];
-        using var p = model.Predict(x);
-        var predicted = p.ToArray();
-        var targets = y.ToArray();
-        var counts = new int[classes, classes];
-        for (int i = 0; i < n; i++)
-            counts[ArgMax(targets.AsSpan(i * classes, classes)), ArgMax(predicted.AsSpan(i * classes, classes))]++;
-        return counts;
-    }
-
     /// <summary>The confusion matrix as a grid: rows the true class, columns the predicted one, each cell its count, shaded by its share of the row.</summary>
     public static string ConfusionMatrixSvg(int[,] counts, string title)
     {
@@ -62,9 +41,6 @@ public static class TrainingCharts
         if (classes == 0 || counts.GetLength(1) != classes) throw new ArgumentException("a confusion matrix is square, with at least one class");
         const int cell = 48, left = 90, top = 70;
         int size = classes * cell;
-        var svg = new StringBuilder();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{left + size + 30}\" height=\"{top + size + 60}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"13\">\n");
-        svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         int correct = 0, total = 0;
         for (int t = 0; t < classes; t++)
             for (int p = 0; p < classes; p++)
@@ -72,7 +48,7 @@ public static class TrainingCharts
                 total += counts[t, p];
                 if (t == p) correct += counts[t, p];
             }
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left + size / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{Escape(title)}: {correct} / {total} correct</text>\n");
+        var svg = SvgDocument.Start(left + size + 30, top + size + 60, 13, $"{title}: {correct} / {total} correct", left + size / 2, 22);
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left + size / 2}\" y=\"{top - 28}\" text-anchor=\"middle\">predicted class</text>\n");
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"20\" y=\"{top + size / 2}\" text-anchor=\"middle\" transform=\"rotate(-90 20 {top + size / 2})\">true class</text>\n");
         for (int c = 0; c < classes; c++)
@@ -157,12 +133,4 @@ public static class TrainingCharts
         return 10 * power;
     }
 
-    static int ArgMax<T>(ReadOnlySpan<T> row) where T : IComparisonOperators<T, T, bool>
-    {
-        int best = 0;
-        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
-        return best;
-    }
-
-    static string Escape(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 }
