@@ -652,6 +652,12 @@ public static unsafe class ImplicitConvolution
             bool packWindows = (p1 - p0) >= Gemm.PackAFromColumnPanels;
             T* windowPanels = null;
             if (packWindows) windowPanels = ThreadScratch.Get(ref _packedWindows[thread], (long)Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock);
+            // Evenly spaced windows are read through four pointers that all move at every k, which
+            // pays where a window is one run (a 1x1 layer: 1-3% faster than twelve row pointers
+            // and one moving offset). Where runs are short and many (the 7x7 stem's 21 values,
+            // seven times a window), the twelve fixed pointers are faster: 391-400 against
+            // 383-393 GFLOP/s for the stem at batch 32, measured alternately in one process.
+            bool evenRows = _g.KernelH == 1;
             for (int ic = r0; ic < r1; ic += RowBlock)
             {
                 int mc = Math.Min(RowBlock, r1 - ic);
@@ -678,7 +684,7 @@ public static unsafe class ImplicitConvolution
                                 int mrEff = Math.Min(Gemm.MR, mc - ir);
                                 T* cTile = _y + (long)(ic + ir) * _filters + jc + jr;
                                 bool add = _accumulate || !first, clamp = _relu && last;
-                                nint step = mrEff == Gemm.MR && !packWindows ? EvenStep(starts, ir) : 0;
+                                nint step = evenRows && mrEff == Gemm.MR && !packWindows ? EvenStep(starts, ir) : 0;
                                 if (packWindows)
                                     Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(windowPanels + (long)ir * kc),
                                         kc, bPanel, cTile, _filters, mrEff, nrEff, add, bias, clamp);
