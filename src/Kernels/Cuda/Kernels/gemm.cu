@@ -456,11 +456,43 @@ template <int BK> struct DepthCursor
     }
 };
 
+// One step's loads of an A operand gathered from windows (WindowRows, GradientWindows): each
+// of the thread's packs is L values along the depth, read as one vector load where the
+// operand allows (a.vec: the innermost extent a multiple of L and the source aligned), else
+// element by element; depth beyond kEnd and positions outside the source read as 0.
+// innerSize and middleSize are the depth's (inner, middle) extents for the cursor.
+template <typename T, typename Rows> __device__ __forceinline__ void fetch_window_packs(Rows& a, const T* source, int innerSize, int middleSize, int k0, int kEnd)
+{
+    typedef typename Rows::S S;
+#pragma unroll
+    for (int l = 0; l < S::LOADS; l++)
+    {
+        int idx = threadIdx.x + l * Rows::Threads;
+        if (!S::active(idx)) continue;
+        int k = k0 + S::kcDepth(idx);
+        if (a.vec)
+        {
+            zero(a.r[l]);
+            if (k < kEnd)
+            {
+                a.depth.seek(k, innerSize, middleSize);
+                int i;
+                if (a.find(l, a.depth.at, i)) loadPack(a.r[l], source + i);
+            }
+        }
+        else
+        {
+#pragma unroll
+            for (int v = 0; v < Rows::L; v++) a.r[l][v] = k + v < kEnd ? a.element(l, k + v) : T(0);
+        }
+    }
+}
+
 // The forward's A: row m = output position (n, oy, ox), depth k = window element.
 template <typename T, int BM, int BK, int THREADS> struct WindowRows
 {
     typedef Staging<T, BM, BK, THREADS> S;
-    static const int L = S::L;
+    static const int L = S::L, Threads = THREADS;
     const T* x;
     ConvShape g;
     bool vec;
@@ -502,31 +534,7 @@ template <typename T, int BM, int BK, int THREADS> struct WindowRows
         return find(l, split_depth(k, g.C, g.KW), i) ? x[i] : T(0);
     }
 
-    __device__ __forceinline__ void fetch(int k0, int kEnd)
-    {
-#pragma unroll
-        for (int l = 0; l < S::LOADS; l++)
-        {
-            int idx = threadIdx.x + l * THREADS;
-            if (!S::active(idx)) continue;
-            int k = k0 + S::kcDepth(idx);
-            if (vec)
-            {
-                zero(r[l]);
-                if (k < kEnd)
-                {
-                    depth.seek(k, g.C, g.KW);
-                    int i;
-                    if (find(l, depth.at, i)) loadPack(r[l], x + i);
-                }
-            }
-            else
-            {
-#pragma unroll
-                for (int v = 0; v < L; v++) r[l][v] = k + v < kEnd ? element(l, k + v) : T(0);
-            }
-        }
-    }
+    __device__ __forceinline__ void fetch(int k0, int kEnd) { fetch_window_packs(*this, x, g.C, g.KW, k0, kEnd); }
 
     __device__ __forceinline__ void store(T* s) const { S::storeKc(s, r, threadIdx.x); }
 };
@@ -628,7 +636,7 @@ struct Phase
 template <typename T, int BM, int BK, int THREADS> struct GradientWindows
 {
     typedef Staging<T, BM, BK, THREADS> S;
-    static const int L = S::L;
+    static const int L = S::L, Threads = THREADS;
     const T* dy;
     ConvShape g;
     int KWp;
@@ -671,31 +679,7 @@ template <typename T, int BM, int BK, int THREADS> struct GradientWindows
         return find(l, split_depth(k, g.F, KWp), i) ? dy[i] : T(0);
     }
 
-    __device__ __forceinline__ void fetch(int k0, int kEnd)
-    {
-#pragma unroll
-        for (int l = 0; l < S::LOADS; l++)
-        {
-            int idx = threadIdx.x + l * THREADS;
-            if (!S::active(idx)) continue;
-            int k = k0 + S::kcDepth(idx);
-            if (vec)
-            {
-                zero(r[l]);
-                if (k < kEnd)
-                {
-                    depth.seek(k, g.F, KWp);
-                    int i;
-                    if (find(l, depth.at, i)) loadPack(r[l], dy + i);
-                }
-            }
-            else
-            {
-#pragma unroll
-                for (int v = 0; v < L; v++) r[l][v] = k + v < kEnd ? element(l, k + v) : T(0);
-            }
-        }
-    }
+    __device__ __forceinline__ void fetch(int k0, int kEnd) { fetch_window_packs(*this, dy, g.F, KWp, k0, kEnd); }
 
     __device__ __forceinline__ void store(T* s) const { S::storeKc(s, r, threadIdx.x); }
 };

@@ -24,6 +24,26 @@ __device__ __forceinline__ void covering(int h, int k, int s, int outSize, int& 
     last = min(h / s, outSize - 1);
 }
 
+// Input element k = (n, h, w, c) and the output windows [oy0, oy1] x [ox0, ox1] that cover
+// it; false when no window does (a stride longer than the window skips it).
+struct CoveredElement
+{
+    int n, h, w, c, oy0, oy1, ox0, ox1;
+};
+
+__device__ __forceinline__ bool covered_by_windows(unsigned k, const PoolShape& g, CoveredElement& e)
+{
+    e.c = k % g.C;
+    int t = k / g.C;
+    e.w = t % g.W;
+    t /= g.W;
+    e.h = t % g.H;
+    e.n = t / g.H;
+    covering(e.h, g.KH, g.SH, g.OH, e.oy0, e.oy1);
+    covering(e.w, g.KW, g.SW, g.OW, e.ox0, e.ox1);
+    return e.oy0 <= e.oy1 && e.ox0 <= e.ox1;
+}
+
 template <typename T, bool Max> __device__ void pool_forward_impl(const T* x, T* y, PoolShape g)
 {
     int total = g.N * g.OH * g.OW * g.C;
@@ -67,25 +87,19 @@ template <typename T> __device__ void max_pool_backward_impl(const T* x, const T
     int total = g.N * g.H * g.W * g.C;
     for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < (unsigned)total; k += gridDim.x * blockDim.x)
     {
-        int c = k % g.C, t = k / g.C;
-        int w = t % g.W;
-        t /= g.W;
-        int h = t % g.H, n = t / g.H;
-        int oy0, oy1, ox0, ox1;
-        covering(h, g.KH, g.SH, g.OH, oy0, oy1);
-        covering(w, g.KW, g.SW, g.OW, ox0, ox1);
-        if (oy0 > oy1 || ox0 > ox1) continue;
+        CoveredElement e;
+        if (!covered_by_windows(k, g, e)) continue;
         T xv = x[k];
         T acc = T(0);
         bool taken = false;
-        for (int oy = oy0; oy <= oy1; oy++)
-            for (int ox = ox0; ox <= ox1; ox++)
+        for (int oy = e.oy0; oy <= e.oy1; oy++)
+            for (int ox = e.ox0; ox <= e.ox1; ox++)
             {
-                int out = ((n * g.OH + oy) * g.OW + ox) * g.C + c;
+                int out = ((e.n * g.OH + oy) * g.OW + ox) * g.C + e.c;
                 T m = y[out];
                 if (!(xv == m)) continue;
-                int i0 = h - oy * g.SH, j0 = w - ox * g.SW;
-                const T* window = x + window_start(g, n, oy, ox) + c;
+                int i0 = e.h - oy * g.SH, j0 = e.w - ox * g.SW;
+                const T* window = x + window_start(g, e.n, oy, ox) + e.c;
                 bool earlier = false;
                 for (int i = 0; i <= i0 && !earlier; i++)
                 {
@@ -116,18 +130,12 @@ template <typename T> __device__ void avg_pool_backward_impl(const T* dy, T* dx,
     T share = T(1) / T(g.KH * g.KW);
     for (unsigned k = blockIdx.x * blockDim.x + threadIdx.x; k < (unsigned)total; k += gridDim.x * blockDim.x)
     {
-        int c = k % g.C, t = k / g.C;
-        int w = t % g.W;
-        t /= g.W;
-        int h = t % g.H, n = t / g.H;
-        int oy0, oy1, ox0, ox1;
-        covering(h, g.KH, g.SH, g.OH, oy0, oy1);
-        covering(w, g.KW, g.SW, g.OW, ox0, ox1);
-        if (oy0 > oy1 || ox0 > ox1) continue;
+        CoveredElement e;
+        if (!covered_by_windows(k, g, e)) continue;
         T acc = dx[k];
-        for (int oy = oy0; oy <= oy1; oy++)
-            for (int ox = ox0; ox <= ox1; ox++)
-                acc = fma_t(share, dy[((n * g.OH + oy) * g.OW + ox) * g.C + c], acc);
+        for (int oy = e.oy0; oy <= e.oy1; oy++)
+            for (int ox = e.ox0; ox <= e.ox1; ox++)
+                acc = fma_t(share, dy[((e.n * g.OH + oy) * g.OW + ox) * g.C + e.c], acc);
         dx[k] = acc;
     }
 }

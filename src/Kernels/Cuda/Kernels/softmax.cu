@@ -28,6 +28,23 @@ template <typename T> __device__ __forceinline__ T warp_max(T v)
 __device__ __forceinline__ int warp_row() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
 __device__ __forceinline__ int warp_rows_stride() { return gridDim.x * (blockDim.x >> 5); }
 
+// One row's p[j] = exp(z[j] - m), m the row's maximum (the shift keeps exp from overflowing),
+// the warp's lanes striding the row; returns the sum of the p's over the whole warp.
+template <typename T> __device__ __forceinline__ T shifted_exponentials(const T* z, T* p, int classes, int lane, T& m)
+{
+    m = negative_infinity<T>();
+    for (int j = lane; j < classes; j += 32) m = max_t(m, z[j]);
+    m = warp_max(m);
+    T s = T(0);
+    for (int j = lane; j < classes; j += 32)
+    {
+        T e = exp_t(z[j] - m);
+        p[j] = e;
+        s += e;
+    }
+    return warp_sum(s);
+}
+
 // y = e / sum(e) with e = exp(x - max): the shift keeps exp from overflowing. Scaling by the
 // reciprocal (not dividing) is what the CPU kernel does. (max_t propagates NaN; a NaN in a row
 // makes every output of the row NaN through the sum whichever maximum is taken.)
@@ -38,17 +55,8 @@ template <typename T> __device__ void softmax_forward_impl(const T* x, T* y, int
     {
         const T* xr = x + (long long)row * classes;
         T* yr = y + (long long)row * classes;
-        T m = negative_infinity<T>();
-        for (int j = lane; j < classes; j += 32) m = max_t(m, xr[j]);
-        m = warp_max(m);
-        T s = T(0);
-        for (int j = lane; j < classes; j += 32)
-        {
-            T e = exp_t(xr[j] - m);
-            yr[j] = e;
-            s += e;
-        }
-        T inv = T(1) / warp_sum(s);
+        T m;
+        T inv = T(1) / shifted_exponentials(xr, yr, classes, lane, m);
         for (int j = lane; j < classes; j += 32) yr[j] *= inv;
     }
 }
@@ -88,17 +96,8 @@ template <typename T> __device__ void softmax_xent_forward_impl(const T* logits,
         const T* z = logits + base;
         const T* t = targets + base;
         T* p = probabilities + base;
-        T m = negative_infinity<T>();
-        for (int j = lane; j < classes; j += 32) m = max_t(m, z[j]);
-        m = warp_max(m);
-        T s = T(0);
-        for (int j = lane; j < classes; j += 32)
-        {
-            T e = exp_t(z[j] - m);
-            p[j] = e;
-            s += e;
-        }
-        s = warp_sum(s);
+        T m;
+        T s = shifted_exponentials(z, p, classes, lane, m);
         T logSum = log_t(s), inv = T(1) / s;
         T loss = T(0);
         for (int j = lane; j < classes; j += 32)
