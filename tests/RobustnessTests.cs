@@ -30,6 +30,34 @@ public class RobustnessTests
     public void GemmOnATeamOfMoreThanSixtyFourThreads() =>
         CompletesWithin(() => AssertGemmCorrect(new ThreadTeam(70)), "GEMM on 70 threads");
 
+    /// <summary>
+    /// Split by columns, members pack B into one buffer without waiting for each other, so one
+    /// can reach the shallower last k-block (or the next column block, where the shares
+    /// differ) while another still computes from an earlier one. Panels placed by the current
+    /// depth then overlapped: on a team of 3, 2 of 3 such products came out wrong in whole
+    /// 32-column panels. More members than cores make the members drift apart, so repeat.
+    /// </summary>
+    [TestCase(96, 64, 40960)]      // 36 k-blocks of 1138, the last 1130 deep: the dW of a tall matmul
+    [TestCase(24, 4196, 2305)]     // two column blocks (4096 + 100) and a shallow last k-block (not seen failing before the fix; a guard)
+    public void MembersPackingBAtDifferentDepthsDoNotOverwriteEachOther(int m, int n, int k)
+    {
+        var a = TestData.Random<float>(k * m, 1);
+        var b = TestData.Random<float>(k * n, 2);
+        var alone = new float[m * n];
+        // The same tiles in the same order whoever computes them: a lone member's result is the team's, bit for bit.
+        Gemm.Multiply(true, false, m, n, k, 1f, a, m, b, n, 0f, alone, n, ThreadTeam.Solo);
+        var team = new ThreadTeam(3);
+        var c = new float[m * n];
+        for (int round = 0; round < 12; round++)
+        {
+            Array.Clear(c);
+            Gemm.Multiply(true, false, m, n, k, 1f, a, m, b, n, 0f, c, n, team);
+            int differing = 0;
+            for (int i = 0; i < c.Length; i++) if (c[i] != alone[i]) differing++;
+            Assert.That(differing, Is.Zero, $"round {round}: {differing} of {c.Length} values differ from a lone member's");
+        }
+    }
+
     [Test]
     public void AFailingMemberFailsTheRunInsteadOfHangingTheBarrier()
     {

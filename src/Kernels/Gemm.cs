@@ -108,7 +108,10 @@ public static unsafe class Gemm
             {
                 int nc = Math.Min(NC, n - jc), panels = (nc + nr - 1) / nr;
                 for (int pc = 0; pc < k; pc += kBlock)
-                    PackBPanels(pb, ldb, transB, pc, jc, Math.Min(kBlock, k - pc), nc, 0, panels, nr, dst + PackedOffset(k, nr, jc, pc, nc));
+                {
+                    int kc = Math.Min(kBlock, k - pc);
+                    PackBPanels(pb, ldb, transB, pc, jc, kc, nc, 0, panels, nr, dst + PackedOffset(k, nr, jc, pc, nc), (long)nr * kc);
+                }
             }
         }
         return packed;
@@ -243,8 +246,11 @@ public static unsafe class Gemm
             _transA = transA; _transB = transB; _m = m; _n = n; _k = k; _alpha = alpha; _beta = beta;
             _a = a; _lda = lda; _b = b; _ldb = ldb; _c = c; _ldc = ldc;
             _directA = !transA && alpha == T.One;
-            // The shared B block, sized here on the calling thread before the team starts.
-            _packedBData = b == null ? null : ThreadScratch.Get(ref _packedB, KBlock(k) * RoundUp(Math.Min(NC, n), 2 * W.Count));
+            // The shared B block, sized here on the calling thread before the team starts: room
+            // for every member's own run of whole-depth panels (see Execute), at most members - 1
+            // panels more than the widest column block has.
+            int nr = 2 * W.Count, members = _packedA.Length;
+            _packedBData = b == null ? null : ThreadScratch.Get(ref _packedB, (long)KBlock(k) * nr * ((Math.Min(NC, n) + nr - 1) / nr + members - 1));
         }
 
         T* PackedA(int thread)
@@ -264,6 +270,16 @@ public static unsafe class Gemm
             // them twice. Split by columns, each packs and then reads only its own panels.
             bool privateB = Prepacked == null && splitRows && threads > 1;
             if (privateB) packedB = ThreadScratch.Get(ref _privateB[thread], KBlock(_k) * RoundUp(Math.Min(NC, _n), nr));
+            // Split by columns, the members pack into one shared buffer without waiting for each
+            // other, so one may still be on an earlier k-block (or column block) while another
+            // packs the next, whose last k-block is shallower and whose column share may differ:
+            // panels placed by the current kc and panel index would then overlap another
+            // member's. Each member therefore packs into its own run of the buffer, its panels a
+            // full k-block deep apart.
+            long kBlockPanel = (long)nr * KBlock(_k);
+            bool sharedB = Prepacked == null && !privateB;
+            int widestShare = ((Math.Min(NC, _n) + nr - 1) / nr + threads - 1) / threads;
+            if (sharedB) packedB += thread * widestShare * kBlockPanel;
 
             for (int jc = 0; jc < _n; jc += NC)
             {
@@ -286,11 +302,11 @@ public static unsafe class Gemm
                     }
 
                     if (Prepacked != null) packedB = Prepacked + PackedOffset(_k, nr, jc, pc, nc);
-                    else if (privateB) PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, 0, colPanels, nr, packedB);
+                    else if (privateB) PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, 0, colPanels, nr, packedB, (long)nr * kc);
                     else
                     {
                         (int p0, int p1) = Share(colPanels, thread, threads);
-                        PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB);
+                        PackBPanels(_b, _ldb, _transB, pc, jc, kc, nc, p0, p1, nr, packedB, kBlockPanel);
                     }
 
                     int rowStart, rowEnd, panelStart, panelEnd;
@@ -320,7 +336,7 @@ public static unsafe class Gemm
                         {
                             int jr = jp * nr;
                             int nrEff = Math.Min(nr, nc - jr);
-                            T* bPanel = packedB + (long)jp * nr * kc;
+                            T* bPanel = sharedB ? packedB + (jp - panelStart) * kBlockPanel : packedB + (long)jp * nr * kc;
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int mrEff = Math.Min(MR, mc - ir);
@@ -414,17 +430,18 @@ public static unsafe class Gemm
     internal static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
 
     /// <summary>
-    /// Packs op(B)[pc:pc+kc, jc:jc+nc] panels p0..p1 into [panel][k][nr], zero-padding the last
-    /// panel so the micro-kernel never needs a column tail.
+    /// Packs op(B)[pc:pc+kc, jc:jc+nc] panels p0..p1, each [k][nr], panel p at
+    /// first + (p - p0) * stride, zero-padding the last panel so the micro-kernel never needs a
+    /// column tail.
     /// </summary>
-    static void PackBPanels<T>(T* b, int ldb, bool transB, int pc, int jc, int kc, int nc, int p0, int p1, int nr, T* packed)
+    static void PackBPanels<T>(T* b, int ldb, bool transB, int pc, int jc, int kc, int nc, int p0, int p1, int nr, T* first, long stride)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int p = p0; p < p1; p++)
         {
             int j0 = jc + p * nr;
             int width = Math.Min(nr, nc - p * nr);
-            T* dst = packed + (long)p * nr * kc;
+            T* dst = first + (p - p0) * stride;
             if (!transB) PackPanelRows(b + (long)pc * ldb + j0, ldb, kc, width, nr, dst);
             else PackPanelColumns(b + (long)j0 * ldb + pc, ldb, kc, width, nr, dst); // op(B)[k, j] = B[j, k]
         }
