@@ -30,6 +30,11 @@ public class ImplicitConvolutionTests
             [2, 40, 40, 4, 3, 1, "same", 20],
             // A 1x1 layer's window is one run: in place too, but for a short last panel (40 = 3 x 12 + 4).
             [4, 9, 9, 40, 1, 1, "valid", 50],
+            // The weight gradient's packed window panels keep only the rows where one of their
+            // taps is off the padding: a 2x2 image (5 of 9 taps on the padding for every row),
+            // panels that span two taps (20 channels) or two kernel rows (runs of 15), stride 2.
+            [3, 2, 2, 24, 3, 1, "same", 200], [2, 3, 3, 20, 3, 1, "same", 170], [3, 3, 2, 5, 3, 1, "same", 70],
+            [2, 6, 5, 12, 3, 2, "same", 100],
         ];
         foreach (var c in cases)
             yield return new TestCaseData(c).SetName($"Implicit n{c[0]} {c[1]}x{c[2]}x{c[3]} k{c[4]} s{c[5]} {c[6]} f{c[7]}");

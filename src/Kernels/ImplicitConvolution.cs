@@ -194,6 +194,10 @@ public static unsafe class ImplicitConvolution
         NativeBuffer<T>?[] _packedDy = new NativeBuffer<T>[1], _packedWindows = new NativeBuffer<T>[1];
         // Per member: a k-block of whole windows, one row each (the weight gradient's A, transposed).
         NativeBuffer<T>?[] _windowMatrix = new NativeBuffer<T>[1];
+        // Per member: which taps of each row's window lie off the padding, and each packed
+        // window panel's B steps past the rows it leaves out (the weight gradient's tap skipping).
+        NativeBuffer<ulong>?[] _validTaps = new NativeBuffer<ulong>[1];
+        NativeBuffer<nint>?[] _bSkips = new NativeBuffer<nint>[1];
         T* _dy, _dW, _partials, _biasSums;
         bool _weightGradient;
         // Per member: the window start of every row of the current row block.
@@ -240,6 +244,8 @@ public static unsafe class ImplicitConvolution
             Array.Resize(ref _packedDy, members);
             Array.Resize(ref _packedWindows, members);
             Array.Resize(ref _windowMatrix, members);
+            Array.Resize(ref _validTaps, members);
+            Array.Resize(ref _bSkips, members);
         }
 
         /// <summary>
@@ -462,6 +468,14 @@ public static unsafe class ImplicitConvolution
             T* aPacked = wholeWindows ? null : ThreadScratch.Get(ref _packedWindows[thread], (long)Gemm.RoundUp(RowBlock, Gemm.MR) * kBlock + CopySlack);
             // MR values of slack: a partial last panel reads (and discards) past the last row.
             T* windowMatrix = wholeWindows ? ThreadScratch.Get(ref _windowMatrix[thread], (long)kBlock * patch + Gemm.MR) : null;
+            // Packed panels of a padded layer keep only the rows (output positions) whose windows
+            // have one of the panel's taps off the padding: the others would multiply zeros (at
+            // 4x4 a 3x3 layer's window has 31% of its taps on the padding, at 2x2 56%).
+            bool skipTaps = _pad && !wholeWindows && !inPlace && _g.KernelH * _g.KernelW <= 64;
+            ulong* validTaps = skipTaps ? ThreadScratch.Get(ref _validTaps[thread], kBlock) : null;
+            nint* bSkips = skipTaps ? ThreadScratch.Get(ref _bSkips[thread], (long)Gemm.RoundUp(RowBlock, Gemm.MR) / Gemm.MR * kBlock) : null;
+            int* keptRows = stackalloc int[RowBlock / Gemm.MR + 1];
+            int* firstRow = stackalloc int[RowBlock / Gemm.MR + 1];
             fixed (nint* pStarts = starts)
             {
                 for (int pc = r0; pc < r1; pc += kBlock)
@@ -469,6 +483,7 @@ public static unsafe class ImplicitConvolution
                     int kc = Math.Min(kBlock, r1 - pc);
                     bool add = !overwrite || pc > r0;
                     WindowStarts(pc, kc, starts);
+                    if (skipTaps) ValidTaps(pc, kc, validTaps);
                     PackDyRows(pc, kc, bPacked, p0, p1, biasSums);
                     if (wholeWindows) CopyWindows(starts, kc, segment, pitch, windowMatrix);
                     for (int ic = i0; ic < i1; ic += RowBlock)
@@ -479,6 +494,10 @@ public static unsafe class ImplicitConvolution
                         int shortPanel = inPlace && patch % Gemm.MR != 0 && ic + mc == patch ? mc - patch % Gemm.MR : -1;
                         if (shortPanel >= 0) PackWindowColumns(starts, kc, ic + shortPanel, mc - shortPanel, segment, pitch, aPacked, sourceEnd);
                         else if (!wholeWindows && !inPlace) PackWindowColumns(starts, kc, ic, mc, segment, pitch, aPacked, sourceEnd);
+                        if (skipTaps)
+                            for (int ir = 0; ir < mc; ir += Gemm.MR)
+                                keptRows[ir / Gemm.MR] = KeepRowsOffPadding(aPacked + (long)ir * kc, kc, ic + ir, Math.Min(Gemm.MR, mc - ir), validTaps,
+                                    bSkips + (long)ir / Gemm.MR * kc, out firstRow[ir / Gemm.MR]);
                         for (int jp = p0; jp < p1; jp++)
                         {
                             int nrEff = Math.Min(nr, f - jp * nr);
@@ -494,6 +513,9 @@ public static unsafe class ImplicitConvolution
                                     int position = ic + ir;
                                     Gemm.Tile<T, W, WindowColumns<T>>(new WindowColumns<T>(pStarts, (nint)(position / segment) * pitch + position % segment), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: add);
                                 }
+                                else if (skipTaps)
+                                    Gemm.Tile<T, W, KeptRows<T>>(new KeptRows<T>(aPacked + (long)ir * kc, bSkips + (long)ir / Gemm.MR * kc), keptRows[ir / Gemm.MR],
+                                        bPanel + (long)firstRow[ir / Gemm.MR] * nr, cTile, f, mrEff, nrEff, accumulate: add);
                                 else
                                     Gemm.Tile<T, W, Gemm.PackedRows<T>>(new Gemm.PackedRows<T>(aPacked + (inPlace ? 0 : (long)ir * kc)), kc, bPanel, cTile, f, mrEff, nrEff, accumulate: add);
                             }
@@ -501,6 +523,58 @@ public static unsafe class ImplicitConvolution
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// valid[kk] = a bit per tap (kh * KW + kw) of output row pc + kk's window, set where the
+        /// tap falls inside the image rather than on the padding.
+        /// </summary>
+        void ValidTaps(int pc, int kc, ulong* valid)
+        {
+            int oh = _g.OutHeight, ow = _g.OutWidth, kh = _g.KernelH, kw = _g.KernelW;
+            int oy = pc / ow % oh, ox = pc % ow;
+            for (int kk = 0; kk < kc; kk++)
+            {
+                // Taps inside the image along each axis, as bit masks over kw and kh.
+                int x0 = ox * _g.StrideW - _g.PadLeft, y0 = oy * _g.StrideH - _g.PadTop;
+                ulong columns = 0, taps = 0;
+                for (int j = 0; j < kw; j++) if ((uint)(x0 + j) < (uint)_g.Width) columns |= 1UL << j;
+                for (int i = 0; i < kh; i++) if ((uint)(y0 + i) < (uint)_g.Height) taps |= columns << (i * kw);
+                valid[kk] = taps;
+                if (++ox == ow)
+                {
+                    ox = 0;
+                    if (++oy == oh) oy = 0;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Packs a window panel (patch positions i0 .. i0 + height, [kc][MR]) down to the rows
+        /// where one of its taps is off the padding, the rest being zeros in the bordered copy,
+        /// and writes for each kept row how many B values lie past the next row's start before
+        /// the next kept row (<see cref="KeptRows{T}"/>). Returns how many rows are kept;
+        /// <paramref name="first"/>: the first kept row.
+        /// </summary>
+        int KeepRowsOffPadding(T* panel, int kc, int i0, int height, ulong* validTaps, nint* bSkips, out int first)
+        {
+            const int mr = Gemm.MR;
+            int nr = 2 * W.Count, c = _g.Channels;
+            int tap0 = i0 / c, tap1 = (i0 + height - 1) / c;
+            ulong panelTaps = (tap1 - tap0 == 63 ? ulong.MaxValue : (1UL << (tap1 - tap0 + 1)) - 1) << tap0;
+            int kept = 0, previous = -1;
+            first = 0;
+            for (int kk = 0; kk < kc; kk++)
+            {
+                if ((validTaps[kk] & panelTaps) == 0) continue;
+                if (previous < 0) first = kk;
+                else bSkips[kept - 1] = (nint)(kk - previous - 1) * nr;
+                if (kept != kk) Unsafe.CopyBlock(panel + (long)kept * mr, panel + (long)kk * mr, (uint)(mr * sizeof(T)));
+                previous = kk;
+                kept++;
+            }
+            if (kept > 0) bSkips[kept - 1] = 0;
+            return kept;
         }
 
         /// <summary>
@@ -1032,6 +1106,22 @@ public static unsafe class ImplicitConvolution
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public nint Next() { _p += rowLength; return 0; }
+    }
+
+    /// <summary>
+    /// A packed [k][MR] panel that keeps only some rows of B's: after each row, B moves on
+    /// past the rows left out (bSkips[i] values beyond the next one).
+    /// </summary>
+    struct KeptRows<T>(T* packed, nint* bSkips) : Gemm.IARows<T> where T : unmanaged
+    {
+        T* _p = packed;
+        nint* _skip = bSkips;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly T* At(int row) => _p + row;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public nint Next() { _p += Gemm.MR; return *_skip++; }
     }
 
     /// <summary>
