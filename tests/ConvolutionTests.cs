@@ -79,6 +79,32 @@ public class ConvolutionTests
         TestContext.Out.WriteLine(report);
         Assert.That(report.MaxRelativeError, Is.LessThanOrEqualTo(1e-6), report.ToString());
     }
+
+    // Windows that never overlap: strided 1x1 (ResNet's downsampling shortcut, odd 15x15 ->
+    // 8x8), 2x2/2, 3x3/3 'same' with padding, a stride larger than the kernel.
+    [TestCase(3, 15, 15, 5, 1, 2, "valid")]
+    [TestCase(1, 7, 9, 3, 2, 2, "valid")]
+    [TestCase(2, 10, 11, 4, 3, 3, "same")]
+    [TestCase(3, 8, 8, 17, 1, 3, "valid")]
+    public void Col2ImOfDisjointWindowsMatchesTheScatterAdd(int batch, int h, int w, int c, int k, int s, string padding)
+    {
+        var g = ConvGeometry.Create(batch, h, w, c, k, k, s, s, padding);
+        var dCols = TestData.Random<double>(g.Rows * g.Patch, 7);
+        var start = TestData.Random<double>(g.InputLength, 8);
+        var expected = (double[])start.Clone();
+        Convolution.Col2ImAccumulate<double>(g, dCols, expected);
+        var added = (double[])start.Clone();
+        Convolution.Col2ImDisjoint<double>(g, dCols, added, accumulate: true);
+        Assert.That(added, Is.EqualTo(expected), "dx += scattered windows");
+
+        var fromZero = new double[g.InputLength];
+        Convolution.Col2ImAccumulate<double>(g, dCols, fromZero);
+        // Overwriting: nothing of what dx held (NaN) may survive, including where no window reads.
+        var written = Enumerable.Repeat(double.NaN, g.InputLength).ToArray();
+        Convolution.Col2ImDisjoint<double>(g, dCols, written, accumulate: false);
+        Assert.That(written, Is.EqualTo(fromZero), "dx = scattered windows, zeros elsewhere");
+        Assert.That(fromZero.Count(v => v == 0), Is.GreaterThan(0), "some input positions are read by no window");
+    }
 }
 
 /// <summary>The convolution op through the backend, large enough to use the whole team, against the references.</summary>

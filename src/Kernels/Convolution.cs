@@ -79,6 +79,55 @@ public static class Convolution
             TeamFor.Run(g.Batch, new Col2ImImages<T>(g, pd, px));
     }
 
+    /// <summary>
+    /// Col2Im for windows that never overlap (strides at least the kernel, as in a strided 1x1
+    /// layer): each value of dx receives at most one window value. dx += them when
+    /// accumulating; otherwise every value of dx is written once (zero where no window reads),
+    /// so dx needs no clearing pass first. Images split over the team.
+    /// dCols: [Rows, Patch], dx: [N,H,W,C].
+    /// </summary>
+    public static unsafe void Col2ImDisjoint<T>(in ConvGeometry g, ReadOnlySpan<T> dCols, Span<T> dx, bool accumulate) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckColumns(g, dx.Length, dCols.Length);
+        if (g.StrideH < g.KernelH || g.StrideW < g.KernelW) throw new ArgumentException("windows overlap: strides below the kernel size");
+        fixed (T* pd = dCols) fixed (T* px = dx)
+            TeamFor.Run(g.Batch, new Col2ImDisjointImages<T>(g, pd, px, accumulate));
+    }
+
+    internal unsafe readonly struct Col2ImDisjointImages<T>(ConvGeometry g, T* dCols, T* dx, bool accumulate) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Execute(int member, int start, int end)
+        {
+            int c = g.Channels, oh = g.OutHeight, ow = g.OutWidth;
+            for (int n = start; n < end; n++)
+                for (int h = 0; h < g.Height; h++)
+                {
+                    // The window row (oy) and kernel row (i) that read input row h, if any.
+                    int oy = (h + g.PadTop) / g.StrideH, i = (h + g.PadTop) % g.StrideH;
+                    bool rowRead = i < g.KernelH && oy < oh;
+                    var target = new Span<T>(dx + ((long)n * g.Height + h) * g.Width * c, g.Width * c);
+                    if (!rowRead)
+                    {
+                        if (!accumulate) target.Clear();
+                        continue;
+                    }
+                    for (int w = 0; w < g.Width; w++)
+                    {
+                        int ox = (w + g.PadLeft) / g.StrideW, j = (w + g.PadLeft) % g.StrideW;
+                        var d = target.Slice(w * c, c);
+                        if (j >= g.KernelW || ox >= ow)
+                        {
+                            if (!accumulate) d.Clear();
+                            continue;
+                        }
+                        var src = new ReadOnlySpan<T>(dCols + ((long)(n * oh + oy) * ow + ox) * g.Patch + (i * g.KernelW + j) * c, c);
+                        if (accumulate) Elementwise.Axpy(T.One, src, d);
+                        else src.CopyTo(d);
+                    }
+                }
+        }
+    }
+
     internal unsafe readonly struct Im2ColRows<T>(ConvGeometry g, T* x, T* cols) : IRangeBody where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Execute(int member, int start, int end)

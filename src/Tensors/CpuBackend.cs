@@ -105,11 +105,18 @@ public sealed class CpuBackend : IBackend
             ImplicitConvolution.BackwardInput<T>(g, dy.Span, kernel.Span, filters, dx.Span, accumulateDx);
         else
         {
-            // Strided windows overlap or skip input positions: scatter-add into a cleared dx.
-            if (!accumulateDx) Fill(dx, T.Zero);
+            // Strided windows overlap or skip input positions: scatter them back. Windows that
+            // never overlap (a strided 1x1 layer's) write each value of dx once, zeros included;
+            // overlapping ones add into a cleared dx.
             using var dCols = Tensor<T>.Empty(new Shape(g.Rows, g.Patch), dy.Device);
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, T.Zero, dCols);
-            Col2ImAccumulate(g, dCols, dx);
+            if (g.StrideH >= g.KernelH && g.StrideW >= g.KernelW)
+                Convolution.Col2ImDisjoint<T>(g, dCols.Span, dx.Span, accumulateDx);
+            else
+            {
+                if (!accumulateDx) Fill(dx, T.Zero);
+                Col2ImAccumulate(g, dCols, dx);
+            }
         }
     }
 
