@@ -1109,8 +1109,8 @@ public static unsafe class ImplicitConvolution
     }
 
     /// <summary>
-    /// A packed [k][MR] panel that keeps only some rows of B's: after each row, B moves on
-    /// past the rows left out (bSkips[i] values beyond the next one).
+    /// A packed [k][MR] panel holding only some of the k-rows: after each one, B moves on past
+    /// the k-rows left out (bSkips[i] values beyond the next row).
     /// </summary>
     struct KeptRows<T>(T* packed, nint* bSkips) : Gemm.IARows<T> where T : unmanaged
     {
