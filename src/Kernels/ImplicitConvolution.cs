@@ -449,6 +449,9 @@ public static unsafe class ImplicitConvolution
         /// otherwise (the 7x7 stem's runs are 21 values) each k-block's windows are first laid
         /// out whole, one row per output position, and the micro-kernel reads its MR values per
         /// k from there, as no MR-wide copy fits the runs. Runs shorter than a vector are packed.
+        /// A padded layer's packed panels keep only the rows (k) where one of the panel's taps
+        /// lies inside the image, and the micro-kernel steps B over the rest (see
+        /// <see cref="KeepRowsOffPadding"/>); the in-place and whole-window readers walk every row.
         /// </summary>
         /// <param name="overwrite">Store the first k-block's products instead of adding them (the block of partial is not cleared).</param>
         /// <param name="sumBias">Add the packed dy panels' column sums into this member's bias sums (when there are any).</param>
