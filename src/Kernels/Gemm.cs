@@ -621,7 +621,7 @@ public static unsafe class Gemm
     /// Row-major A read where it lies (no packing): row r is at r*lda. Four base pointers and
     /// two scaled strides address all twelve rows, so the loop needs only six registers.
     /// </summary>
-    struct StridedRows<T> : IARows<T> where T : unmanaged
+    internal struct StridedRows<T> : IARows<T> where T : unmanaged
     {
         T* _p0, _p3, _p6, _p9;
         readonly nint _s1, _s2;

@@ -76,19 +76,25 @@ public sealed class CpuBackend : IBackend
         => Kernels.Softmax.CrossEntropyBackwardAccumulate<T>(probabilities.Span, targets.Span, classes, upstream.Span[0] * scale, dLogits.Span);
 
     /// <summary>
-    /// Every shape is an implicit GEMM that reads windows straight from the (padded) image, with
-    /// bias and ReLU applied as tiles are stored and the scale as the kernel is packed (a 1x1
-    /// stride-1 layer reads x as it lies).
+    /// 3x3 stride-1 'same' layers on images of at least 4x4 by Winograd F(2x2, 3x3) (2.25 times
+    /// fewer multiplications); every other shape is an implicit GEMM that reads windows straight
+    /// from the (padded) image. Bias and ReLU are applied as outputs are stored and the scale as
+    /// the kernel is packed or transformed (a 1x1 stride-1 layer reads x as it lies).
     /// </summary>
     public void Conv2DForward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T>? bias, Tensor<T> y, bool relu = false,
         Tensor<T>? scale = null, bool accumulate = false) where T : unmanaged, IFloatingPointIeee754<T>
-        => ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, bias == null ? default : bias.Span, kernel.Shape[3], y.Span, relu, accumulate,
-            scale: scale == null ? default : scale.Span);
+    {
+        int filters = kernel.Shape[3];
+        var b = bias == null ? default : bias.Span;
+        var s = scale == null ? default : scale.Span;
+        if (WinogradConvolution.Handles<T>(g, filters)) WinogradConvolution.Forward<T>(g, x.Span, kernel.Span, b, filters, y.Span, relu, accumulate, scale: s);
+        else ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, b, filters, y.Span, relu, accumulate, scale: s);
+    }
 
     /// <summary>
     /// db sums dy (as dW packs it); dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1
-    /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers,
-    /// and dy w^T folded back by col2im for strided ones.
+    /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers
+    /// (by Winograd where the forward would be), and dy w^T folded back by col2im for strided ones.
     /// </summary>
     public void Conv2DBackward<T>(in ConvGeometry g, Tensor<T> x, Tensor<T> kernel, Tensor<T> dy, Tensor<T>? dx, Tensor<T>? dKernel, Tensor<T>? dBias, bool accumulateDx = true,
         bool accumulateDKernel = true)
@@ -101,6 +107,8 @@ public sealed class CpuBackend : IBackend
         if (dx == null) return;
         if (Convolution.IsPointwise(g))
             MatMul(false, true, g.Rows, g.Patch, filters, T.One, dy, kernel, accumulateDx ? T.One : T.Zero, dx);
+        else if (WinogradConvolution.HandlesInputGradient<T>(g, filters))
+            WinogradConvolution.BackwardInput<T>(g, dy.Span, kernel.Span, filters, dx.Span, accumulateDx);
         else if (ImplicitConvolution.HandlesInputGradient(g))
             ImplicitConvolution.BackwardInput<T>(g, dy.Span, kernel.Span, filters, dx.Span, accumulateDx);
         else
