@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Engine.Kernels;
 
@@ -19,6 +20,12 @@ public static unsafe class WinogradConvolution
 {
     /// <summary>Tiles (2x2 output blocks) transformed and multiplied together: whole MR panels.</summary>
     const int BlockTiles = 4 * Gemm.MR;
+    /// <summary>
+    /// Tiles a weight gradient sums per block: each micro-kernel call then runs 96 k-steps deep
+    /// (measured against 48 on both cores, batch 32: 15x15x64 1.19-1.22 against 1.24-1.26 ms,
+    /// 8x8x128 1.03-1.04 against 1.05-1.06; 144 was faster at 8x8 and 4x4 but slower at 15x15).
+    /// </summary>
+    const int GradientBlockTiles = 8 * Gemm.MR;
 
     /// <summary>
     /// Whether this convolution goes through Winograd: a 3x3 kernel, stride 1, one pixel of
@@ -99,6 +106,45 @@ public static unsafe class WinogradConvolution
         Run<T, W>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team, default);
     }
 
+    /// <summary>
+    /// dW (+)= the weight gradient of a 3x3 stride-1 'same' convolution, and dBias, when not
+    /// empty, += dy's sums over positions. With the forward pass Y = Aᵀ[U ⊙ V]A, the gradient
+    /// of U is (A dY Aᵀ) ⊙ V, and of the kernel Gᵀ dU G: for each of the 16 points, dU[p] =
+    /// V[p]ᵀ DY[p] sums over tiles ([C, tiles] x [tiles, F]), 16 multiply-adds per tile and
+    /// channel pair against the direct sum's 36 (its 2x2 dy blocks cover 4 positions each).
+    /// x: [N,H,W,C], dy: [N,H,W,F], dW: [3,3,C,F], dBias: [F].
+    /// </summary>
+    public static void WeightGradient<T>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null,
+        Span<T> dBias = default)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (V512<T>.IsHardwareAccelerated) WeightGradient<T, V512<T>>(g, x, dy, filters, dW, accumulate, team, dBias);
+        else WeightGradient<T, V256<T>>(g, x, dy, filters, dW, accumulate, team, dBias);
+    }
+
+    /// <summary>The same at an explicit vector width.</summary>
+    public static void WeightGradient<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int filters, Span<T> dW, bool accumulate = true, ThreadTeam? team = null,
+        Span<T> dBias = default)
+        where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
+    {
+        int vw = W.Count;
+        if (!Fits(g) || g.Channels % vw != 0 || filters % (2 * vw) != 0)
+            throw new ArgumentException($"Winograd F(2x2, 3x3) weight gradients take 3x3 stride-1 'same' convolutions with channels a multiple of {vw} and filters of {2 * vw}, not {g} with {filters} filters");
+        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters || !(dBias.IsEmpty || dBias.Length == filters))
+            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters}), " +
+                $"dBias {dBias.Length} (need 0 or {filters})");
+        team ??= ThreadTeam.Shared;
+        var job = Job<T, W>.ForThisThread();
+        job.EnsureMembers(team.Size);
+        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2;
+        fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pBias = dBias)
+        {
+            job.SetWeightGradient(g, filters, px, pdy, pdW, dBias.IsEmpty ? null : pBias, accumulate);
+            if (solo) job.Execute(0, 1, ThreadTeam.Solo);
+            else team.Run(job);
+        }
+    }
+
     static void Run<T, W>(in ConvGeometry g, ReadOnlySpan<T> x, ReadOnlySpan<T> w, bool rotated, ReadOnlySpan<T> bias, int filters, Span<T> y,
         bool relu, bool accumulate, ThreadTeam? team, ReadOnlySpan<T> scale)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
@@ -125,6 +171,12 @@ public static unsafe class WinogradConvolution
         NativeBuffer<T>?[] _weights = new NativeBuffer<T>[1], _inputs = new NativeBuffer<T>[1], _products = new NativeBuffer<T>[1];
         // Per member, input gradients only: the transformed weights before their transposing pack.
         NativeBuffer<T>?[] _unpacked = new NativeBuffer<T>[1];
+        // Per member, weight gradients only: its partial sums of dy for the bias gradient.
+        NativeBuffer<T>?[] _biasSums = new NativeBuffer<T>[1];
+        T* _dy;
+        bool _weightGradient;
+        // Where each member's partial dU and bias sums are, for the others to add up.
+        nint[] _partialOf = new nint[1], _sumsOf = new nint[1];
         ConvGeometry _g;
         int _filters;
         T* _x, _w, _y, _bias, _scale;
@@ -141,15 +193,30 @@ public static unsafe class WinogradConvolution
             Array.Resize(ref _inputs, members);
             Array.Resize(ref _products, members);
             Array.Resize(ref _unpacked, members);
+            Array.Resize(ref _biasSums, members);
+            Array.Resize(ref _partialOf, members);
+            Array.Resize(ref _sumsOf, members);
         }
 
         public void Set(in ConvGeometry g, int filters, T* x, T* w, bool rotated, T* y, T* bias, T* scale, bool relu, bool accumulate)
         {
-            _rotated = rotated; _g = g; _filters = filters; _x = x; _w = w; _y = y; _bias = bias; _scale = scale; _relu = relu; _accumulate = accumulate;
+            _weightGradient = false; _rotated = rotated; _g = g; _filters = filters; _x = x; _w = w; _y = y; _bias = bias; _scale = scale; _relu = relu; _accumulate = accumulate;
+        }
+
+        /// <summary>The weight gradient: dW (+)= ..., dBias += ... (when not null); _bias holds dBias.</summary>
+        public void SetWeightGradient(in ConvGeometry g, int filters, T* x, T* dy, T* dW, T* dBias, bool accumulate)
+        {
+            _weightGradient = true; _rotated = false; _g = g; _filters = filters; _x = x; _dy = dy; _y = dW; _bias = dBias; _scale = null;
+            _relu = false; _accumulate = accumulate;
         }
 
         public override void Execute(int thread, int threads, ThreadTeam team)
         {
+            if (_weightGradient)
+            {
+                ExecuteWeightGradient(thread, threads, team);
+                return;
+            }
             int c = _g.Channels, f = _filters, nr = 2 * W.Count, panels = f / nr;
             int tilesH = (_g.Height + 1) / 2, tilesW = (_g.Width + 1) / 2, perImage = tilesH * tilesW;
             // Many tiles: each member takes whole images and all filters. Few (the late, small
@@ -185,6 +252,178 @@ public static unsafe class WinogradConvolution
                 }
                 for (int t = 0; t < count; t++) TransformOutput(t0 + t, tilesH, tilesW, m + (long)t * f, (long)BlockTiles * f, q0 * nr, q1 * nr);
             }
+        }
+
+        /// <summary>
+        /// The weight gradient. Split by images, each member sums dU over its own tiles, and
+        /// after a barrier each turns its share of the channels of both partial sums into dW.
+        /// Split by filter panels, each sums over all tiles for its own filters alone.
+        /// </summary>
+        void ExecuteWeightGradient(int thread, int threads, ThreadTeam team)
+        {
+            int c = _g.Channels, f = _filters, nr = 2 * W.Count, panels = f / nr;
+            int tilesH = (_g.Height + 1) / 2, tilesW = (_g.Width + 1) / 2, perImage = tilesH * tilesW;
+            bool byImages = SplitImages(_g, threads);
+            (int n0, int n1) = byImages ? Gemm.Share(_g.Batch, thread, threads) : (0, _g.Batch);
+            (int q0, int q1) = byImages ? (0, panels) : Gemm.Share(panels, thread, threads);
+            if (q0 >= q1) return; // only when splitting filters: no barrier to meet
+            int f0 = q0 * nr, width = (q1 - q0) * nr;
+            T* du = ThreadScratch.Get(ref _weights[thread], 16L * c * width);
+            T* v = ThreadScratch.Get(ref _inputs[thread], 16L * GradientBlockTiles * c);
+            T* d = ThreadScratch.Get(ref _products[thread], 16L * GradientBlockTiles * width);
+            T* sums = null;
+            if (_bias != null)
+            {
+                sums = ThreadScratch.Get(ref _biasSums[thread], width);
+                new Span<T>(sums, width).Clear();
+            }
+
+            int end = n1 * perImage;
+            bool first = true;
+            for (int t0 = n0 * perImage; t0 < end; t0 += GradientBlockTiles, first = false)
+            {
+                int count = Math.Min(GradientBlockTiles, end - t0);
+                for (int t = 0; t < count; t++)
+                {
+                    TransformInput(t0 + t, tilesH, tilesW, v + (long)t * c, (long)GradientBlockTiles * c);
+                    TransformGradient(t0 + t, tilesH, tilesW, d + (long)t * width, (long)GradientBlockTiles * width, f0, width, sums);
+                }
+                for (int p = 0; p < 16; p++)
+                {
+                    T* vp = v + (long)p * GradientBlockTiles * c, dp = d + (long)p * GradientBlockTiles * width, up = du + (long)p * c * width;
+                    for (int r = 0; r < c; r += Gemm.MR)
+                        for (int jp = 0; jp < width; jp += nr)
+                            Gemm.Tile<T, W, ChannelRows<T>>(new ChannelRows<T>(vp + r, c, width - nr), count, dp + jp, up + (long)r * width + jp, width,
+                                Math.Min(Gemm.MR, c - r), nr, accumulate: !first);
+                }
+            }
+            if (first) new Span<T>(du, checked((int)(16L * c * width))).Clear(); // no tiles: a zero partial
+
+            if (!byImages || threads == 1)
+            {
+                TransformWeightGradient(&du, 1, 0, c, f0, width);
+                if (sums != null) AddBiasSums(&sums, 1, f0, width);
+                return;
+            }
+            _partialOf[thread] = (nint)du;
+            _sumsOf[thread] = (nint)sums;
+            team.Barrier();
+            // Every partial is complete: each member finishes its share of the channels.
+            T** parts = stackalloc T*[threads];
+            for (int i = 0; i < threads; i++) parts[i] = (T*)_partialOf[i];
+            (int c0, int c1) = Gemm.Share(c, thread, threads);
+            TransformWeightGradient(parts, threads, c0, c1, 0, width);
+            if (sums != null && thread == 0)
+            {
+                for (int i = 0; i < threads; i++) parts[i] = (T*)_sumsOf[i];
+                AddBiasSums(parts, threads, 0, width);
+            }
+        }
+
+        /// <summary>
+        /// dW[tap, ch, f0 + j] (+)= (Gᵀ dU G)[tap] for channels [c0, c1) and filters [f0, f0 +
+        /// width), dU the sum of the <paramref name="count"/> partials (each [16, C, width]).
+        /// Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1].
+        /// </summary>
+        void TransformWeightGradient(T** parts, int count, int c0, int c1, int f0, int width)
+        {
+            int c = _g.Channels, f = _filters, vw = W.Count;
+            long point = (long)c * width, tap = (long)c * f;
+            W half = W.Broadcast(T.CreateTruncating(0.5));
+            for (int ch = c0; ch < c1; ch++)
+                for (int j = 0; j < width; j += vw)
+                {
+                    long at = (long)ch * width + j;
+                    // Gᵀ down each of the four columns, then each of the three rows times G.
+                    Reduce(parts, count, at, point, 0, half, out W a00, out W a10, out W a20);
+                    Reduce(parts, count, at, point, 1, half, out W a01, out W a11, out W a21);
+                    Reduce(parts, count, at, point, 2, half, out W a02, out W a12, out W a22);
+                    Reduce(parts, count, at, point, 3, half, out W a03, out W a13, out W a23);
+                    T* dw = _y + (long)ch * f + f0 + j;
+                    StoreTaps(a00, a01, a02, a03, half, dw, tap);
+                    StoreTaps(a10, a11, a12, a13, half, dw + 3 * tap, tap);
+                    StoreTaps(a20, a21, a22, a23, half, dw + 6 * tap, tap);
+                }
+        }
+
+        /// <summary>Gᵀ times column <paramref name="column"/> of dU (points column, 4 + column, ...), the partials added first.</summary>
+        static void Reduce(T** parts, int count, long at, long point, int column, W half, out W a0, out W a1, out W a2)
+        {
+            T* u = parts[0] + at;
+            W u0 = W.Load(ref u[column * point]), u1 = W.Load(ref u[(4 + column) * point]);
+            W u2 = W.Load(ref u[(8 + column) * point]), u3 = W.Load(ref u[(12 + column) * point]);
+            for (int i = 1; i < count; i++)
+            {
+                u = parts[i] + at;
+                u0 += W.Load(ref u[column * point]); u1 += W.Load(ref u[(4 + column) * point]);
+                u2 += W.Load(ref u[(8 + column) * point]); u3 += W.Load(ref u[(12 + column) * point]);
+            }
+            W even = (u1 + u2) * half;
+            a0 = u0 + even; a1 = (u1 - u2) * half; a2 = even + u3;
+        }
+
+        /// <summary>One row of Gᵀ dU times G: three taps, stored or added.</summary>
+        void StoreTaps(W u0, W u1, W u2, W u3, W half, T* dw, long tap)
+        {
+            W even = (u1 + u2) * half;
+            W t0 = u0 + even, t1 = (u1 - u2) * half, t2 = even + u3;
+            if (_accumulate)
+            {
+                t0 += W.Load(ref *dw); t1 += W.Load(ref dw[tap]); t2 += W.Load(ref dw[2 * tap]);
+            }
+            W.Store(t0, ref *dw);
+            W.Store(t1, ref dw[tap]);
+            W.Store(t2, ref dw[2 * tap]);
+        }
+
+        /// <summary>dBias[f0 + j] += the <paramref name="count"/> partial sums' [j], for j below width.</summary>
+        void AddBiasSums(T** sums, int count, int f0, int width)
+        {
+            for (int j = 0; j < width; j++)
+            {
+                T total = sums[0][j];
+                for (int i = 1; i < count; i++) total += sums[i][j];
+                _bias[f0 + j] += total;
+            }
+        }
+
+        /// <summary>
+        /// dy's 2x2 block at tile <paramref name="tile"/> (zeros off the image), filters [f0, f0 +
+        /// width), transformed: d[p * pointStride + j] = (A dY Aᵀ)[p], A = [1 0; 1 1; 1 -1; 0 -1];
+        /// its four values are added to sums (when not null) for the bias gradient.
+        /// </summary>
+        void TransformGradient(int tile, int tilesH, int tilesW, T* d, long pointStride, int f0, int width, T* sums)
+        {
+            int f = _filters, h = _g.Height, wd = _g.Width, vw = W.Count;
+            int image = tile / (tilesH * tilesW), rest = tile % (tilesH * tilesW);
+            int oy = 2 * (rest / tilesW), ox = 2 * (rest % tilesW);
+            bool down = oy + 1 < h, right = ox + 1 < wd;
+            T* y00 = _dy + (((long)image * h + oy) * wd + ox) * f + f0;
+            T* y01 = y00 + f, y10 = y00 + (long)wd * f, y11 = y10 + f;
+            for (int j = 0; j < width; j += vw)
+            {
+                W a = W.Load(ref y00[j]);
+                W b = right ? W.Load(ref y01[j]) : W.Zero;
+                W e = down ? W.Load(ref y10[j]) : W.Zero;
+                W g = down && right ? W.Load(ref y11[j]) : W.Zero;
+                if (sums != null) W.Store(W.Load(ref sums[j]) + ((a + b) + (e + g)), ref sums[j]);
+                // A along each row (a, b) and (e, g), then down each of the four columns.
+                W r0 = a + b, r1 = a - b, s0 = e + g, s1 = e - g;
+                T* o = d + j;
+                StoreGradientColumn(a, e, o, 4 * pointStride);
+                StoreGradientColumn(r0, s0, o + pointStride, 4 * pointStride);
+                StoreGradientColumn(r1, s1, o + 2 * pointStride, 4 * pointStride);
+                StoreGradientColumn(-b, -g, o + 3 * pointStride, 4 * pointStride);
+            }
+        }
+
+        /// <summary>A times one column (top, bottom): top, top + bottom, top - bottom, -bottom, rows <paramref name="rowStride"/> apart.</summary>
+        static void StoreGradientColumn(W top, W bottom, T* o, long rowStride)
+        {
+            W.Store(top, ref *o);
+            W.Store(top + bottom, ref o[rowStride]);
+            W.Store(top - bottom, ref o[2 * rowStride]);
+            W.Store(-bottom, ref o[3 * rowStride]);
         }
 
         /// <summary>
@@ -381,5 +620,19 @@ public static unsafe class WinogradConvolution
             if (_relu) value = W.Max(value, W.Zero);
             W.Store(value, ref *to);
         }
+    }
+
+    /// <summary>
+    /// The weight gradient's A = V[p]ᵀ read where it lies: row r (a channel) at k (a tile) is
+    /// V[p][tile][c0 + r], so a k-step moves one tile (C values) on, and B, dy's transformed
+    /// values [tile][width], moves width values on: NR by the micro-kernel, the rest here.
+    /// </summary>
+    struct ChannelRows<T> : Gemm.IARows<T> where T : unmanaged
+    {
+        T* _p;
+        readonly nint _stride, _skip;
+        public ChannelRows(T* p, nint stride, nint skip) { _p = p; _stride = stride; _skip = skip; }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public readonly T* At(int row) => _p + row;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public nint Next() { _p += _stride; return _skip; }
     }
 }

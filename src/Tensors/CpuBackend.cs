@@ -92,7 +92,8 @@ public sealed class CpuBackend : IBackend
     }
 
     /// <summary>
-    /// db sums dy (as dW packs it); dW is windows^T dy packed straight from the image; dx is dy w^T for 1x1
+    /// db sums dy (as dW packs it); dW is windows^T dy packed straight from the image (by Winograd
+    /// where the forward is, the dy sums then taken as dy is transformed); dx is dy w^T for 1x1
     /// stride-1 layers, a convolution of dy with the rotated kernel for other stride-1 layers
     /// (by Winograd where the forward would be), and dy w^T folded back by col2im for strided ones.
     /// </summary>
@@ -102,7 +103,10 @@ public sealed class CpuBackend : IBackend
     {
         int filters = kernel.Shape[3];
         // The bias gradient comes with the weight gradient's pass over dy when there is one.
-        if (dKernel != null) ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel, dBias: dBias == null ? default : dBias.Span);
+        if (dKernel != null && WinogradConvolution.Handles<T>(g, filters))
+            WinogradConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel, dBias: dBias == null ? default : dBias.Span);
+        else if (dKernel != null)
+            ImplicitConvolution.WeightGradient<T>(g, x.Span, dy.Span, filters, dKernel.Span, accumulateDKernel, dBias: dBias == null ? default : dBias.Span);
         else if (dBias != null) SumAxisAccumulate(dy, 1, g.Rows, filters, T.One, dBias);
         if (dx == null) return;
         if (Convolution.IsPointwise(g))
