@@ -9,7 +9,7 @@ public static class ProfileReport
     {
         output.WriteLine();
         output.WriteLine($"profile at batch {batch}: a training step of {profile.TrainStepMs:F1} ms and an inference pass of {profile.InferenceMs:F1} ms " +
-            $"(means of {profile.Passes} profiled repetitions); GFLOP/s count convolutions and dense layers only");
+            $"(means of {profile.Passes} profiled repetitions); GFLOP/s count convolutions and dense layers only, as direct products (the 3x3 Winograd layers do fewer)");
         output.WriteLine($"{"by layer type",-26}{"layers",7}{"fwd ms",9}{"bwd ms",9}{"step ms",9}{"share",7}{"GFLOP/s",9}{"infer ms",10}{"share",7}{"GFLOP/s",9}");
         var inferenceByType = profile.Inference.GroupBy(l => l.Type).ToDictionary(g => g.Key, g => Sum(g));
         foreach (var group in profile.Training.GroupBy(l => l.Type).OrderByDescending(g => g.Sum(l => l.TotalMs)))

@@ -86,7 +86,7 @@ static class BenchCommand
             string where = runOn is Engine.Tensors.CudaDevice cuda ? $"on {cuda.Context.DeviceName}" : $"{threads} threads";
             Console.WriteLine($"{name}, 64x64x3 input, 6 classes, float32, {where}; {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {CpuName()}; {DateTime.Now:yyyy-MM-dd HH:mm}");
             Console.WriteLine(skip == null ? $"PyTorch {version}: {script}, channels-last, {threads} threads, GLIBC_TUNABLES={PyTorchReference.GlibcTunables}" : $"PyTorch: skipped ({skip})");
-            Console.WriteLine($"medians of {s} steps after {w} warm-up ones; a training step counts 3 forward passes of FLOPs"
+            Console.WriteLine($"medians of {s} steps after {w} warm-up ones; a training step counts 3 forward passes of FLOPs, each convolution's as a direct product (the 3x3 Winograd layers do fewer)"
                 + (peakGflops is double pk ? $"; peak {pk:F0} GFLOP/s" : ""));
             foreach (int b in sizes)
             {
