@@ -475,25 +475,15 @@ public static unsafe class WinogradConvolution
                     Rows(W.Load(ref g[tap]), W.Load(ref g[4 * tap]), W.Load(ref g[7 * tap]), half, out W r01, out W r11, out W r21, out W r31);
                     Rows(W.Load(ref g[2 * tap]), W.Load(ref g[5 * tap]), W.Load(ref g[8 * tap]), half, out W r02, out W r12, out W r22, out W r32);
                     // Forward row i lands on rotated row 3 - i (0, 3 swapped), and so do columns.
-                    StoreRowReversed(r00, r01, r02, half, one, dst + 12 * pointStride, pointStride);
-                    StoreRowReversed(r10, r11, r12, half, one, dst + 4 * pointStride, pointStride);
-                    StoreRowReversed(r20, r21, r22, half, one, dst + 8 * pointStride, pointStride);
-                    StoreRowReversed(r30, r31, r32, half, one, dst, pointStride);
+                    StoreRow(r00, r01, r02, half, one, dst + 12 * pointStride, pointStride, reversed: true);
+                    StoreRow(r10, r11, r12, half, one, dst + 4 * pointStride, pointStride, reversed: true);
+                    StoreRow(r20, r21, r22, half, one, dst + 8 * pointStride, pointStride, reversed: true);
+                    StoreRow(r30, r31, r32, half, one, dst, pointStride, reversed: true);
                 }
             int panels = q1 - q0;
             for (int p = 0; p < 16; p++)
                 for (int jp = 0; jp < panels; jp++)
                     Gemm.PackPanelColumns(unpacked + p * pointStride + (long)jp * nr * f, f, f, nr, nr, u + ((long)p * panels + jp) * f * nr);
-        }
-
-        /// <summary><see cref="StoreRow"/> with the row's points in the rotated order 3, 1, 2, 0.</summary>
-        static void StoreRowReversed(W x0, W x1, W x2, W half, W scale, T* dst, long pointStride)
-        {
-            Rows(x0, x1, x2, half, out W a0, out W a1, out W a2, out W a3);
-            W.Store(a3 * scale, ref *dst);
-            W.Store(a1 * scale, ref dst[pointStride]);
-            W.Store(a2 * scale, ref dst[2 * pointStride]);
-            W.Store(a0 * scale, ref dst[3 * pointStride]);
         }
 
         /// <summary>G times a column of three: (x0, (x0+x1+x2)/2, (x0-x1+x2)/2, x2).</summary>
@@ -503,10 +493,14 @@ public static unsafe class WinogradConvolution
             a0 = x0; a1 = even + odd; a2 = even - odd; a3 = x2;
         }
 
-        /// <summary>One row of G g times Gᵀ, scaled: the four points of that row.</summary>
-        static void StoreRow(W x0, W x1, W x2, W half, W scale, T* dst, long pointStride)
+        /// <summary>
+        /// One row of G g times Gᵀ, scaled: the four points of that row, in the order 0, 1, 2, 3
+        /// or, for the rotated kernel, 3, 1, 2, 0.
+        /// </summary>
+        static void StoreRow(W x0, W x1, W x2, W half, W scale, T* dst, long pointStride, bool reversed = false)
         {
             Rows(x0, x1, x2, half, out W a0, out W a1, out W a2, out W a3);
+            if (reversed) (a0, a3) = (a3, a0);
             W.Store(a0 * scale, ref *dst);
             W.Store(a1 * scale, ref dst[pointStride]);
             W.Store(a2 * scale, ref dst[2 * pointStride]);
