@@ -70,15 +70,15 @@ public class ImplicitConvolutionTests
         {
             var y = new float[g.Rows * filters];
             Run(wide, g, x, kernel, bias, filters, y, relu: false, accumulate: false);
-            AssertWithin(y, expected, bound, $"y wide={wide}");
+            TestData.AssertWithin(y, expected, bound, $"y wide={wide}");
             Run(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: false);
-            AssertWithin(y, relu, bound, $"relu(y) wide={wide}");
+            TestData.AssertWithin(y, relu, bound, $"relu(y) wide={wide}");
             start.CopyTo(y, 0);
             Run(wide, g, x, kernel, [], filters, y, relu: false, accumulate: true);
-            AssertWithin(y, accumulated, bound, $"y += conv wide={wide}");
+            TestData.AssertWithin(y, accumulated, bound, $"y += conv wide={wide}");
             start.CopyTo(y, 0);
             Run(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: true, scale);
-            AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
+            TestData.AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
         }
     }
 
@@ -127,7 +127,7 @@ public class ImplicitConvolutionTests
         var dx = new float[g.InputLength];
         ImplicitConvolution.BackwardInput<float>(g, dy, kernel, filters, dx, accumulate: false);
         // A float sum of k*k*filters products in [-1, 1]: good to about 1e-6 per term, absolute.
-        AssertWithin(dx, expected, 1e-6 * k * k * filters, "dx");
+        TestData.AssertWithin(dx, expected, 1e-6 * k * k * filters, "dx");
         // A misplaced weight moves a value by about one product, far beyond that bound.
         Assert.That(expected.Max(Math.Abs), Is.GreaterThan(100 * 1e-6 * k * k * filters));
     }
@@ -175,13 +175,6 @@ public class ImplicitConvolutionTests
                 for (int i = 0; i < dWf.Length; i++) worst = double.IsNaN(dWf[i]) ? double.NaN : Math.Max(worst, Math.Abs(dWf[i] - product[i]));
                 Assert.That(worst, Is.LessThanOrEqualTo(1e-6 * (g.Rows + 2)), $"float dW wide={wide} accumulate={accumulate}: largest difference");
             }
-    }
-
-    static void AssertWithin(float[] actual, double[] expected, double bound, string what)
-    {
-        double worst = 0;
-        for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
-        Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{what}: largest difference");
     }
 
     static void Run(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate, float[]? scale = null)

@@ -58,6 +58,18 @@ static class TestData
     }
 
     /// <summary>
+    /// Largest |actual - expected| at most <paramref name="bound"/>, absolute: the bound for a
+    /// float kernel against a float64 reference, where relative error means nothing for sums
+    /// that cancel to near zero. A NaN anywhere fails.
+    /// </summary>
+    public static void AssertWithin(float[] actual, double[] expected, double bound, string what)
+    {
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++) worst = double.IsNaN(actual[i]) ? double.NaN : Math.Max(worst, Math.Abs(actual[i] - expected[i]));
+        Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{what}: largest difference");
+    }
+
+    /// <summary>
     /// Lets the GC finalize tensors earlier code dropped without disposing (their storage then
     /// returns its block to the pool), so a test counting the pool's blocks sees only its own.
     /// </summary>

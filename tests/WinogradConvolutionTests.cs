@@ -51,10 +51,10 @@ public class WinogradConvolutionTests
         {
             var y = new float[g.Rows * filters];
             Forward(wide, g, x, kernel, bias, filters, y, relu: false, accumulate: false);
-            AssertWithin(y, plain, bound, $"y wide={wide}");
+            TestData.AssertWithin(y, plain, bound, $"y wide={wide}");
             start.CopyTo(y, 0);
             Forward(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: true, scale);
-            AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
+            TestData.AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
         }
     }
 
@@ -110,7 +110,7 @@ public class WinogradConvolutionTests
             var dxFloat = new float[g.InputLength];
             if (wide && V512<float>.IsHardwareAccelerated) WinogradConvolution.BackwardInput<float, V512<float>>(g, dyFloat, kernelFloat, filters, dxFloat, accumulate: false);
             else WinogradConvolution.BackwardInput<float, V256<float>>(g, dyFloat, kernelFloat, filters, dxFloat, accumulate: false);
-            AssertWithin(dxFloat, wideReference, 1e-6 * (9 * filters + 2), $"float dx wide={wide}");
+            TestData.AssertWithin(dxFloat, wideReference, 1e-6 * (9 * filters + 2), $"float dx wide={wide}");
         }
     }
 
@@ -151,8 +151,8 @@ public class WinogradConvolutionTests
             if (wide && V512<float>.IsHardwareAccelerated) WinogradConvolution.WeightGradient<float, V512<float>>(g, xf, dyf, filters, dWf, accumulate: false, dBias: dBiasf);
             else WinogradConvolution.WeightGradient<float, V256<float>>(g, xf, dyf, filters, dWf, accumulate: false, dBias: dBiasf);
             // Sums of Rows products in [-1, 1]: good to about 1e-6 per term, absolute.
-            AssertWithin(dWf, product, 1e-6 * (g.Rows + 2), $"float dW wide={wide}");
-            AssertWithin(dBiasf, expectedBias.Select((v, j) => v - biasStart[j]).ToArray(), 1e-6 * (g.Rows + 2), $"float dBias wide={wide}");
+            TestData.AssertWithin(dWf, product, 1e-6 * (g.Rows + 2), $"float dW wide={wide}");
+            TestData.AssertWithin(dBiasf, expectedBias.Select((v, j) => v - biasStart[j]).ToArray(), 1e-6 * (g.Rows + 2), $"float dBias wide={wide}");
         }
     }
 
@@ -170,13 +170,6 @@ public class WinogradConvolutionTests
             Assert.That(WinogradConvolution.Handles<float>(ConvGeometry.Create(32, 15, 15, 3, 3, 3, 1, 1, "same"), 64), Is.False, "3 channels");
             Assert.That(WinogradConvolution.HandlesInputGradient<float>(ConvGeometry.Create(32, 8, 8, 128, 3, 3, 1, 1, "same"), 128), Is.True, "stage 3 dx");
         });
-    }
-
-    static void AssertWithin(float[] actual, double[] expected, double bound, string what)
-    {
-        double worst = 0;
-        for (int i = 0; i < expected.Length; i++) worst = double.IsNaN(actual[i]) ? double.NaN : Math.Max(worst, Math.Abs(actual[i] - expected[i]));
-        Assert.That(worst, Is.LessThanOrEqualTo(bound), $"{what}: largest difference");
     }
 
     static void Forward(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate, float[]? scale = null)
