@@ -156,6 +156,31 @@ public class WinogradConvolutionTests
         }
     }
 
+    /// <summary>Both convolutions check their buffers against the geometry the same way, naming the one that is off.</summary>
+    [Test]
+    public void BothConvolutionsRejectBuffersOfTheWrongSize()
+    {
+        var g = ConvGeometry.Create(2, 4, 4, 32, 3, 3, 1, 1, "same");
+        int filters = 32;
+        var x = new float[g.InputLength];
+        var w = new float[g.Patch * filters];
+        var y = new float[g.Rows * filters];
+        var shortY = new float[g.Rows * filters - 1];
+        var shortDx = new float[g.InputLength - 1];
+        var wrongBias = new float[filters + 1];
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => ImplicitConvolution.Forward<float>(g, x, w, default, filters, shortY), Throws.ArgumentException.With.Message.Contains($"y {y.Length - 1}"));
+            Assert.That(() => WinogradConvolution.Forward<float>(g, x, w, default, filters, shortY), Throws.ArgumentException.With.Message.Contains($"y {y.Length - 1}"));
+            Assert.That(() => ImplicitConvolution.BackwardInput<float>(g, y, w, filters, shortDx), Throws.ArgumentException.With.Message.Contains($"dx {x.Length - 1}"));
+            Assert.That(() => WinogradConvolution.BackwardInput<float>(g, y, w, filters, shortDx), Throws.ArgumentException.With.Message.Contains($"dx {x.Length - 1}"));
+            Assert.That(() => ImplicitConvolution.WeightGradient<float>(g, x, y, filters, w, dBias: wrongBias), Throws.ArgumentException.With.Message.Contains($"dBias {filters + 1}"));
+            Assert.That(() => WinogradConvolution.WeightGradient<float>(g, x, y, filters, w, dBias: wrongBias), Throws.ArgumentException.With.Message.Contains($"dBias {filters + 1}"));
+            // The same buffers at their right sizes go through.
+            Assert.That(() => WinogradConvolution.Forward<float>(g, x, w, default, filters, y), Throws.Nothing);
+        });
+    }
+
     [Test]
     public void TakesTheThreeByThreeLayersOfResNetsFirstStagesOnly()
     {

@@ -23,6 +23,35 @@ public readonly record struct ConvGeometry(
     public int InputLength => Batch * Height * Width * Channels;
 
     /// <summary>
+    /// Throws unless the buffers fit a convolution of this geometry with
+    /// <paramref name="filters"/> filters: x [N,H,W,C], w [KH,KW,C,F], y [N,OH,OW,F], and a
+    /// per-filter bias and scale that are each empty or [F].
+    /// </summary>
+    internal void CheckForwardBuffers(int filters, int x, int w, int y, int bias, int scale)
+    {
+        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
+        if (x != InputLength || w != Patch * filters || y != Rows * filters || !(bias == 0 || bias == filters) || !(scale == 0 || scale == filters))
+            throw new ArgumentException($"convolution buffers: x {x} (need {InputLength}), w {w} (need {Patch * filters}), y {y} (need {Rows * filters}), " +
+                $"bias {bias} and scale {scale} (need 0 or {filters})");
+    }
+
+    /// <summary>Throws unless the buffers fit this convolution's input gradient: w [KH,KW,C,F], dy [N,OH,OW,F], dx [N,H,W,C].</summary>
+    internal void CheckInputGradientBuffers(int filters, int w, int dy, int dx)
+    {
+        if (w != Patch * filters || dy != Rows * filters || dx != InputLength)
+            throw new ArgumentException($"input gradient buffers: w {w} (need {Patch * filters}), dy {dy} (need {Rows * filters}), dx {dx} (need {InputLength})");
+    }
+
+    /// <summary>Throws unless the buffers fit this convolution's weight gradient: x [N,H,W,C], dy [N,OH,OW,F], dW [KH,KW,C,F], dBias empty or [F].</summary>
+    internal void CheckWeightGradientBuffers(int filters, int x, int dy, int dW, int dBias)
+    {
+        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
+        if (x != InputLength || dy != Rows * filters || dW != Patch * filters || !(dBias == 0 || dBias == filters))
+            throw new ArgumentException($"weight gradient buffers: x {x} (need {InputLength}), dy {dy} (need {Rows * filters}), dW {dW} (need {Patch * filters}), " +
+                $"dBias {dBias} (need 0 or {filters})");
+    }
+
+    /// <summary>
     /// Keras / TensorFlow padding. 'valid': none. 'same': output = ceil(input / stride), and
     /// the total padding max((out - 1) * stride + kernel - input, 0) is split with the extra
     /// pixel at the bottom / right (which is where TensorFlow puts it for stride 2).

@@ -40,11 +40,7 @@ public static unsafe class ImplicitConvolution
         bool relu = false, bool accumulate = false, ThreadTeam? team = null, ReadOnlySpan<T> scale = default)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
-        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
-        if (x.Length != g.InputLength || w.Length != g.Patch * filters || y.Length != g.Rows * filters || !(bias.IsEmpty || bias.Length == filters)
-            || !(scale.IsEmpty || scale.Length == filters))
-            throw new ArgumentException($"convolution buffers: x {x.Length} (need {g.InputLength}), w {w.Length} (need {g.Patch * filters}), y {y.Length} (need {g.Rows * filters}), " +
-                $"bias {bias.Length} and scale {scale.Length} (need 0 or {filters})");
+        g.CheckForwardBuffers(filters, x.Length, w.Length, y.Length, bias.Length, scale.Length);
         Run<T, W>(g, x, w, rotated: false, bias, filters, y, relu, accumulate, team, scale);
     }
 
@@ -111,12 +107,10 @@ public static unsafe class ImplicitConvolution
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!HandlesInputGradient(g)) throw new ArgumentException("the input gradient as a convolution needs stride 1");
-        if (w.Length != g.Patch * filters) throw new ArgumentException($"kernel has {w.Length} values, need {g.Patch * filters}");
+        g.CheckInputGradientBuffers(filters, w.Length, dy.Length, dx.Length);
         int kh = g.KernelH, kw = g.KernelW;
         var transposed = new ConvGeometry(g.Batch, g.OutHeight, g.OutWidth, filters, kh, kw, 1, 1,
             kh - 1 - g.PadTop, kh - 1 - g.PadBottom, kw - 1 - g.PadLeft, kw - 1 - g.PadRight);
-        if (dy.Length != transposed.InputLength || dx.Length != g.InputLength)
-            throw new ArgumentException($"input gradient buffers: dy {dy.Length} (need {transposed.InputLength}), dx {dx.Length} (need {g.InputLength})");
         if (V512<T>.IsHardwareAccelerated) Run<T, V512<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team);
         else Run<T, V256<T>>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team);
     }
@@ -145,10 +139,7 @@ public static unsafe class ImplicitConvolution
         Span<T> dBias = default)
         where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
     {
-        if (filters < 1) throw new ArgumentException($"filters must be positive, not {filters}");
-        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters || !(dBias.IsEmpty || dBias.Length == filters))
-            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters}), " +
-                $"dBias {dBias.Length} (need 0 or {filters})");
+        g.CheckWeightGradientBuffers(filters, x.Length, dy.Length, dW.Length, dBias.Length);
         team ??= ThreadTeam.Shared;
         bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
         int members = solo ? 1 : team.Size;

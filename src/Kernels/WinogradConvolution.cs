@@ -64,10 +64,7 @@ public static unsafe class WinogradConvolution
         int vw = W.Count;
         if (!Fits(g) || g.Channels % vw != 0 || filters % (2 * vw) != 0)
             throw new ArgumentException($"Winograd F(2x2, 3x3) takes 3x3 stride-1 'same' convolutions with channels a multiple of {vw} and filters of {2 * vw}, not {g} with {filters} filters");
-        if (x.Length != g.InputLength || w.Length != g.Patch * filters || y.Length != g.Rows * filters || !(bias.IsEmpty || bias.Length == filters)
-            || !(scale.IsEmpty || scale.Length == filters))
-            throw new ArgumentException($"convolution buffers: x {x.Length} (need {g.InputLength}), w {w.Length} (need {g.Patch * filters}), y {y.Length} (need {g.Rows * filters}), " +
-                $"bias {bias.Length} and scale {scale.Length} (need 0 or {filters})");
+        g.CheckForwardBuffers(filters, x.Length, w.Length, y.Length, bias.Length, scale.Length);
         Run<T, W>(g, x, w, rotated: false, bias, filters, y, relu, accumulate, team, scale);
     }
 
@@ -101,8 +98,7 @@ public static unsafe class WinogradConvolution
         var transposed = g with { Channels = filters };
         if (!Fits(g) || filters % vw != 0 || g.Channels % (2 * vw) != 0)
             throw new ArgumentException($"Winograd F(2x2, 3x3) input gradients take 3x3 stride-1 'same' convolutions with filters a multiple of {vw} and channels of {2 * vw}, not {g} with {filters} filters");
-        if (w.Length != g.Patch * filters || dy.Length != transposed.InputLength || dx.Length != g.InputLength)
-            throw new ArgumentException($"input gradient buffers: w {w.Length} (need {g.Patch * filters}), dy {dy.Length} (need {transposed.InputLength}), dx {dx.Length} (need {g.InputLength})");
+        g.CheckInputGradientBuffers(filters, w.Length, dy.Length, dx.Length);
         Run<T, W>(transposed, dy, w, rotated: true, default, g.Channels, dx, relu: false, accumulate, team, default);
     }
 
@@ -130,18 +126,14 @@ public static unsafe class WinogradConvolution
         int vw = W.Count;
         if (!Fits(g) || g.Channels % vw != 0 || filters % (2 * vw) != 0)
             throw new ArgumentException($"Winograd F(2x2, 3x3) weight gradients take 3x3 stride-1 'same' convolutions with channels a multiple of {vw} and filters of {2 * vw}, not {g} with {filters} filters");
-        if (x.Length != g.InputLength || dy.Length != g.Rows * filters || dW.Length != g.Patch * filters || !(dBias.IsEmpty || dBias.Length == filters))
-            throw new ArgumentException($"weight gradient buffers: x {x.Length} (need {g.InputLength}), dy {dy.Length} (need {g.Rows * filters}), dW {dW.Length} (need {g.Patch * filters}), " +
-                $"dBias {dBias.Length} (need 0 or {filters})");
+        g.CheckWeightGradientBuffers(filters, x.Length, dy.Length, dW.Length, dBias.Length);
         team ??= ThreadTeam.Shared;
         var job = Job<T, W>.ForThisThread();
         job.EnsureMembers(team.Size);
-        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2;
         fixed (T* px = x) fixed (T* pdy = dy) fixed (T* pdW = dW) fixed (T* pBias = dBias)
         {
             job.SetWeightGradient(g, filters, px, pdy, pdW, dBias.IsEmpty ? null : pBias, accumulate);
-            if (solo) job.Execute(0, 1, ThreadTeam.Solo);
-            else team.Run(job);
+            Launch(job, g, filters, team);
         }
     }
 
@@ -152,13 +144,18 @@ public static unsafe class WinogradConvolution
         team ??= ThreadTeam.Shared;
         var job = Job<T, W>.ForThisThread();
         job.EnsureMembers(team.Size);
-        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2;
         fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = bias) fixed (T* pScale = scale)
         {
             job.Set(g, filters, px, pw, rotated, py, bias.IsEmpty ? null : pBias, scale.IsEmpty ? null : pScale, relu, accumulate);
-            if (solo) job.Execute(0, 1, ThreadTeam.Solo);
-            else team.Run(job);
+            Launch(job, g, filters, team);
         }
+    }
+
+    /// <summary>Runs a set-up job on the team, or on the caller alone below ~1 MFLOP (waking the other core would cost more) or for a single image.</summary>
+    static void Launch(TeamJob job, in ConvGeometry g, int filters, ThreadTeam team)
+    {
+        if ((long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2) job.Execute(0, 1, ThreadTeam.Solo);
+        else team.Run(job);
     }
 
     sealed class Job<T, W> : TeamJob where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
