@@ -88,6 +88,7 @@ public sealed class CpuBackend : IBackend
         var b = bias == null ? default : bias.Span;
         var s = scale == null ? default : scale.Span;
         if (WinogradConvolution.Handles<T>(g, filters)) WinogradConvolution.Forward<T>(g, x.Span, kernel.Span, b, filters, y.Span, relu, accumulate, scale: s);
+        else if (PolyphaseWinogradConvolution.Handles<T>(g, filters)) PolyphaseWinogradConvolution.Forward<T>(g, x.Span, kernel.Span, b, filters, y.Span, relu, accumulate, scale: s);
         else ImplicitConvolution.Forward<T>(g, x.Span, kernel.Span, b, filters, y.Span, relu, accumulate, scale: s);
     }
 
