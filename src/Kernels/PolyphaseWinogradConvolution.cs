@@ -303,26 +303,24 @@ public static unsafe class PolyphaseWinogradConvolution
         /// </summary>
         void TransformWeights(T* u)
         {
-            int kh = _g.KernelH, kw = _g.KernelW, c = _g.Channels, f = _filters, nr = 2 * W.Count, panels = f / nr, k = kh * c;
+            int kh = _g.KernelH, kw = _g.KernelW, c = _g.Channels, f = _filters, nr = 2 * W.Count, panels = f / nr, k = kh * c, vw = W.Count;
             new Span<T>(u, checked(_points * 2 * k * f)).Clear();
             for (int q = 0; q < 2; q++)
                 foreach (var e in _gEntries[q])
                 {
                     int p = _pointOf[q][e.Row], tap = 2 * e.Column + q;
+                    W coefficient = W.Broadcast(e.Value);
                     for (int ch = 0; ch < c; ch++)
                         for (int ky = 0; ky < kh; ky++)
                         {
                             T* source = _w + (((long)ky * kw + tap) * c + ch) * f;
                             int row = q * k + ch * kh + ky;
-                            for (int jp = 0; jp < panels; jp++)
+                            for (int j = 0; j < f; j += vw)
                             {
-                                T* panel = u + ((long)p * panels + jp) * 2 * k * nr + (long)row * nr;
-                                for (int j = 0; j < nr; j++)
-                                {
-                                    T value = e.Value * source[jp * nr + j];
-                                    if (_scale != null) value *= _scale[jp * nr + j];
-                                    panel[j] += value;
-                                }
+                                T* to = u + ((long)p * panels + j / nr) * 2 * k * nr + (long)row * nr + j % nr;
+                                W value = coefficient * W.Load(ref source[j]);
+                                if (_scale != null) value *= W.Load(ref _scale[j]);
+                                W.Store(W.Load(ref *to) + value, ref *to);
                             }
                         }
                 }
