@@ -29,7 +29,9 @@ public class ImplicitConvolutionTests
             // windows in place, here over two k-blocks of rows per member (3200 rows).
             [2, 40, 40, 4, 3, 1, "same", 20],
             // A 1x1 layer's window is one run: in place too, but for a short last panel (40 = 3 x 12 + 4).
-            [4, 9, 9, 40, 1, 1, "valid", 50],
+            // Whole tiles of a 1x1 stride-1 layer read x's rows as a matrix, short ones window
+            // starts; over 1152 channels, two k-blocks (1300 = 2 x 650) start inside the row.
+            [4, 9, 9, 40, 1, 1, "valid", 50], [2, 5, 7, 1300, 1, 1, "valid", 40],
             // The weight gradient's packed window panels keep only the rows where one of their
             // taps is off the padding: a 2x2 image (5 of 9 taps on the padding for every row),
             // panels that span two taps (20 channels) or two kernel rows (runs of 15), stride 2.
