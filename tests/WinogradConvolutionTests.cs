@@ -30,32 +30,9 @@ public class WinogradConvolutionTests
     public void ForwardMatchesTheDirectReference(int batch, int h, int w, int c, int filters)
     {
         var g = ConvGeometry.Create(batch, h, w, c, 3, 3, 1, 1, "same");
-        var x = TestData.Random<float>(g.InputLength, 1);
-        var kernel = TestData.Random<float>(g.Patch * filters, 2);
-        var bias = TestData.Random<float>(filters, 3);
-        var start = TestData.Random<float>(g.Rows * filters, 4);
-        var scale = TestData.Random<float>(filters, 5, 0.5, 2);
-        double[] Wide(float[] a) => a.Select(v => (double)v).ToArray();
-
-        var plain = new double[g.Rows * filters];
-        Convolution.ForwardReference<double>(g, Wide(x), Wide(kernel), Wide(bias), filters, plain);
-        var scaledKernel = Wide(kernel).Select((v, i) => v * scale[i % filters]).ToArray();
-        var blockEnd = new double[g.Rows * filters];
-        Convolution.ForwardReference<double>(g, Wide(x), scaledKernel, Wide(bias), filters, blockEnd);
-        for (int i = 0; i < blockEnd.Length; i++) blockEnd[i] = Math.Max(blockEnd[i] + start[i], 0);
         // The implicit GEMM's bound: a float sum of Patch products in [-1, 1] is good to about
         // 1e-6 * Patch absolute. The transforms add at most 9 products' worth of rounding.
-        double bound = 1e-6 * (g.Patch + 2);
-
-        foreach (bool wide in new[] { true, false })
-        {
-            var y = new float[g.Rows * filters];
-            Forward(wide, g, x, kernel, bias, filters, y, relu: false, accumulate: false);
-            TestData.AssertWithin(y, plain, bound, $"y wide={wide}");
-            start.CopyTo(y, 0);
-            Forward(wide, g, x, kernel, bias, filters, y, relu: true, accumulate: true, scale);
-            TestData.AssertWithin(y, blockEnd, 2 * bound, $"relu(y + conv * scale + bias) wide={wide}");
-        }
+        ConvolutionForwardCheck.MatchesTheDirectReference(g, filters, Forward, 1e-6 * (g.Patch + 2));
     }
 
     /// <summary>In float64 the algebra alone shows: Winograd equals the direct sum to rounding.</summary>
@@ -197,7 +174,7 @@ public class WinogradConvolutionTests
         });
     }
 
-    static void Forward(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate, float[]? scale = null)
+    static void Forward(bool wide, in ConvGeometry g, float[] x, float[] kernel, float[] bias, int filters, float[] y, bool relu, bool accumulate, float[]? scale)
     {
         if (wide && V512<float>.IsHardwareAccelerated)
             WinogradConvolution.Forward<float, V512<float>>(g, x, kernel, bias, filters, y, relu, accumulate, scale: scale);
