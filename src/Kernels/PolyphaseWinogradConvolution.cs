@@ -171,7 +171,7 @@ public static unsafe class PolyphaseWinogradConvolution
         public static Job<T, W> ForThisThread() => _forThread ??= new Job<T, W>();
 
         // Per member: its transformed weights, an image's transformed rows, a block's products,
-        // and one input row split by column phase.
+        // and the image split by column phase.
         NativeBuffer<T>?[] _weights = new NativeBuffer<T>[1], _inputs = new NativeBuffer<T>[1], _products = new NativeBuffer<T>[1], _phases = new NativeBuffer<T>[1];
         nint[]?[] _rowStarts = new nint[1][];
         ConvGeometry _g;
@@ -184,7 +184,7 @@ public static unsafe class PolyphaseWinogradConvolution
         Transform[] _phase = [];
         Entry<T>[][] _gEntries = [], _btEntries = [];
         int[][] _firstColumn = [];
-        // Aᵀ of both phases side by side, point by point: output i of a tile is Σ over all points.
+        // Aᵀ at the shared points, point by point ([point * 4 + output]): output i of a tile is Σ over the points.
         T[] _outputCoefficients = [];
         int _points;
         // Which shared point each phase's point is, and whether the odd phase has each point (its k-rows follow the even phase's).
@@ -246,9 +246,9 @@ public static unsafe class PolyphaseWinogradConvolution
         /// <summary>One channel's rows of a transformed (or phase-split) image, [H][pitch], in whole vectors.</summary>
         long Plane => Gemm.RoundUp(_g.Height * Pitch, W.Count);
         /// <summary>
-        /// One point's transformed image, [phase][C][plane], and a cache line more: without it the
-        /// points (and the products' blocks, likewise) lie a multiple of 4 KiB apart, and the output
-        /// transform's loads of all points fall into one L1 set.
+        /// One point's transformed image, [phase][C][plane], and a cache line more; likewise a
+        /// block's products at a point. Blocks a multiple of 4 KiB apart (48 x 64 floats is) put
+        /// the output transform's loads of all points into one L1 set.
         /// </summary>
         long PointStride => 2 * _g.Channels * Plane + CacheLine.Bytes / sizeof(T);
         long ProductStride => (long)BlockRows * _filters + CacheLine.Bytes / sizeof(T);
