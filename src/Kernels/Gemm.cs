@@ -76,9 +76,7 @@ public static unsafe class Gemm
             var job = GemmJob<T, W>.ForThisThread();
             job.EnsureMembers(team.Size);
             job.Set(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
-            // Below ~1 MFLOP waking the other core costs more than it saves.
-            if ((long)m * n * k < 500_000 || team.Size == 1) job.Execute(0, 1, ThreadTeam.Solo);
-            else team.Run(job);
+            team.Run(job, (long)m * n * k);
         }
     }
 

@@ -67,8 +67,7 @@ public static unsafe class ImplicitConvolution
         // copies padded with zeros to a whole panel.
         T[]? biasBuffer = PaddedToPanels(bias, ref job.Bias, nr);
         T[]? scaleBuffer = PaddedToPanels(scale, ref job.Scale, nr);
-        // Below ~1 MFLOP waking the other core costs more than it saves.
-        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
+        bool solo = !team.WorthSplitting((long)g.Rows * g.Patch * filters);
         var plan = job.PlanFor(g, filters, solo ? 1 : team.Size);
         bool padCopy = plan is { Padded: true };
         var source = padCopy ? Source.PaddedFor(g) : new Source(g.Batch, g.Height, g.Width, g.Channels);
@@ -141,7 +140,7 @@ public static unsafe class ImplicitConvolution
     {
         g.CheckWeightGradientBuffers(filters, x.Length, dy.Length, dW.Length, dBias.Length);
         team ??= ThreadTeam.Shared;
-        bool solo = (long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1;
+        bool solo = !team.WorthSplitting((long)g.Rows * g.Patch * filters);
         int members = solo ? 1 : team.Size;
         var job = Job<T, W>.ForThisThread();
         job.EnsureMembers(team.Size);

@@ -74,9 +74,8 @@ public static unsafe class PolyphaseWinogradConvolution
         fixed (T* px = x) fixed (T* pw = w) fixed (T* py = y) fixed (T* pBias = bias) fixed (T* pScale = scale)
         {
             job.Set(g, filters, px, pw, py, bias.IsEmpty ? null : pBias, scale.IsEmpty ? null : pScale, relu, accumulate);
-            // Below ~1 MFLOP waking the other core costs more than it saves; one image is not split.
-            if ((long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2) job.Execute(0, 1, ThreadTeam.Solo);
-            else team.Run(job);
+            // The members split whole images, as Winograd's do.
+            WinogradConvolution.Launch(job, g, filters, team);
         }
     }
 

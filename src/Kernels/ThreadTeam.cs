@@ -56,6 +56,19 @@ public sealed class ThreadTeam
     /// <summary>Number of threads a job runs on (the caller included).</summary>
     public int Size => _size;
 
+    /// <summary>Below this many multiply-adds (~1 MFLOP) waking the other members costs more than they save.</summary>
+    public const long SplitThreshold = 500_000;
+
+    /// <summary>Whether a job of <paramref name="multiplyAdds"/> is worth splitting over the members (a team of one never splits).</summary>
+    public bool WorthSplitting(long multiplyAdds) => _size > 1 && multiplyAdds >= SplitThreshold;
+
+    /// <summary>Runs <paramref name="job"/> on every member when <see cref="WorthSplitting"/>, else on the caller alone.</summary>
+    public void Run(TeamJob job, long multiplyAdds)
+    {
+        if (WorthSplitting(multiplyAdds)) Run(job);
+        else job.Execute(0, 1, Solo);
+    }
+
     /// <summary>Runs <paramref name="job"/> on every member; returns when all have finished.</summary>
     public void Run(TeamJob job)
     {

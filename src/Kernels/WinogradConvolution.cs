@@ -151,11 +151,11 @@ public static unsafe class WinogradConvolution
         }
     }
 
-    /// <summary>Runs a set-up job on the team, or on the caller alone below ~1 MFLOP (waking the other core would cost more) or for a single image.</summary>
-    static void Launch(TeamJob job, in ConvGeometry g, int filters, ThreadTeam team)
+    /// <summary>Runs a set-up job on the team (when worth splitting), or on the caller alone for a single image: the members split whole images.</summary>
+    internal static void Launch(TeamJob job, in ConvGeometry g, int filters, ThreadTeam team)
     {
-        if ((long)g.Rows * g.Patch * filters < 500_000 || team.Size == 1 || g.Batch < 2) job.Execute(0, 1, ThreadTeam.Solo);
-        else team.Run(job);
+        if (g.Batch < 2) job.Execute(0, 1, ThreadTeam.Solo);
+        else team.Run(job, (long)g.Rows * g.Patch * filters);
     }
 
     sealed class Job<T, W> : TeamJob where T : unmanaged, IFloatingPointIeee754<T> where W : struct, ISimd<W, T>
